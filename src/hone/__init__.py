@@ -1,0 +1,1 @@
+"""hone: turn a pretrained language model into a specialist for one task."""

@@ -1,0 +1,7 @@
+"""Config: one typed tree (``schema``), loaded and checked once at the edge (``load``)."""
+
+from hone.config.load import ConfigError, dump_config, load_config
+from hone.config.schema import ClassifyConfig, HoneConfig
+from hone.config.template import config_template
+
+__all__ = ["ClassifyConfig", "ConfigError", "HoneConfig", "config_template", "dump_config", "load_config"]
