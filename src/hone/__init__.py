@@ -1,1 +1,29 @@
-"""hone: turn a pretrained language model into a specialist for one task."""
+"""hone: turn a pretrained language model into a specialist for one task, prove it beats the
+cheaper alternatives, and serve it.
+
+    import hone
+    run = hone.tune("data.jsonl", task="classify")
+    run.predict(["my invoice is wrong"])
+"""
+
+from hone.api import Run, baseline, check, demo, evaluate, init_config, predict, prepare, report, runs, train, tune
+from hone.config import ConfigError, HoneConfig, load_config
+
+__all__ = [
+    "ConfigError",
+    "HoneConfig",
+    "Run",
+    "baseline",
+    "check",
+    "demo",
+    "evaluate",
+    "init_config",
+    "load_config",
+    "predict",
+    "prepare",
+    "report",
+    "runs",
+    "train",
+    "tune",
+]
+__version__ = "0.1.0"

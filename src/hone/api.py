@@ -1,0 +1,267 @@
+"""hone's Python API: every CLI command is one of these functions.
+
+The short path is three lines::
+
+    import hone
+    run = hone.tune("data.jsonl", task="classify")
+    run.predict(["my invoice is wrong"])
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hone.config import HoneConfig, config_template, dump_config, load_config
+from hone.runs.rundir import RunDir, read_json, write_json
+
+ConfigLike = HoneConfig | str | Path | Mapping[str, Any]
+
+
+@dataclass
+class Prepared:
+    """A run directory with its data checked and split."""
+
+    config: HoneConfig
+    run: RunDir
+    splits: dict[str, list[Any]]
+    check: Any
+    task: Any
+
+
+def config_of(source: ConfigLike, overrides: Iterable[str] = ()) -> HoneConfig:
+    """A typed config from a file, a mapping or a config (overrides applied to a copy)."""
+    if isinstance(source, HoneConfig):
+        if not overrides:
+            return source
+        return load_config(source.model_dump(mode="json"), overrides)
+    return load_config(source, overrides)
+
+
+def init_config(task: str = "classify") -> str:
+    """The text of a commented hone.yaml for `task`, every default shown."""
+    return config_template(task)
+
+
+def check(config: ConfigLike, tokenizer: Any = None) -> Any:
+    """Read and check the data (every bad row with its line and category); nothing is written."""
+    from hone.data.check import check_data
+
+    cfg = config_of(config)
+    return check_data(cfg, tokenizer if tokenizer is not None else _tokenizer(cfg))
+
+
+def _tokenizer(cfg: HoneConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    from hone.models.resolve import quiet_transformers, resolve_model
+
+    quiet_transformers()
+    return AutoTokenizer.from_pretrained(str(resolve_model(cfg.model.name)))
+
+
+def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
+    """Create or reopen the run directory, check and split the data, write config + data report.
+
+    Refuses to go on when rows are bad (unless data.on_error is skip), and on `resume` when a data
+    file changed since the run started.
+    """
+    from hone.data.split import manifest
+    from hone.tasks.classify import ClassifyTask
+
+    cfg = config_of(config)
+    run = RunDir(cfg.runs_dir / cfg.name).create()
+    result = check(cfg)
+    write_json(run.check_report, result.to_json())
+    result.raise_for_errors()
+    new_manifest = manifest(result.splits)
+    if run.manifest.exists():
+        _same_data(read_json(run.manifest), new_manifest, run, strict=resume)
+    write_json(run.manifest, new_manifest)
+    run.config.write_text(dump_config(cfg), encoding="utf-8")
+    task = ClassifyTask.from_config(cfg, result.splits["train"])
+    return Prepared(cfg, run, result.splits, result, task)
+
+
+def _same_data(old: dict[str, Any], new: dict[str, Any], run: RunDir, strict: bool) -> None:
+    changed = [path for path, digest in old.get("fingerprints", {}).items() if new["fingerprints"].get(path) != digest]
+    if changed and strict:
+        raise RuntimeError(
+            f"{', '.join(changed)} changed since {run.path} started; resuming would mix two datasets. "
+            "Restore the file, or start a new run (another `name`)."
+        )
+
+
+def baseline(config: ConfigLike) -> dict[str, Any]:
+    """Fit and score every configured baseline on the test split; writes baseline.json."""
+    from hone.baseline.classic import make_baselines
+    from hone.evaluate.evaluator import best_baseline, evaluate_predictor
+    from hone.models.resolve import resolve_model
+
+    p = prepare(config)
+    cfg, test = p.config, p.splits["test"]
+    out: dict[str, Any] = {"primary_metric": p.task.primary_metric, "higher_is_better": p.task.higher_is_better,
+                           "n": len(test), "baselines": {}}
+    for predictor in make_baselines(cfg.baseline.methods, cfg.data.multi_label, cfg.seed,
+                                    str(resolve_model(cfg.model.name)), cfg.data.max_length):
+        predictor.fit(p.splits["train"])
+        outcome = evaluate_predictor(p.task, predictor, test)
+        out["baselines"][predictor.name] = {**outcome.metrics, "cost": outcome.cost,
+                                            "predictions": [list(x) for x in outcome.predictions]}
+    out["best"] = best_baseline(out["baselines"], p.task.primary_metric, p.task.higher_is_better)
+    write_json(p.run.baseline, out)
+    return out
+
+
+def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Run:
+    """Fine-tune per the config into `<runs_dir>/<name>/model`; `resume` continues from a checkpoint."""
+    from hone.runs.registry import Registry
+    from hone.train.signals import Stopped
+    from hone.train.trainer import fit
+
+    p = prepare(config, resume=resume)
+    registry = Registry(p.config.runs_dir / "registry.sqlite")
+    registry.start(p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p))
+    try:
+        fit(p.config, p.run, p.task, p.splits["train"], p.splits["dev"], resume=resume, progress=progress)
+    except Stopped as exc:
+        registry.finish(p.config.name, "stopped", None, None, str(exc))
+        raise
+    except BaseException as exc:
+        registry.finish(p.config.name, "failed", None, None, f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    registry.finish(p.config.name, "finished", None, None, None)
+    return Run(p.run.path)
+
+
+def _config_hash(p: Prepared) -> str:
+    return hashlib.sha256(p.run.config.read_bytes()).hexdigest()[:16]
+
+
+def evaluate(run: Run | str | Path) -> dict[str, Any]:
+    """Score the trained model on the test split, compare with the best baseline; writes eval.json."""
+    from hone.evaluate.report_data import build_eval
+
+    r = run if isinstance(run, Run) else Run(Path(run))
+    p = prepare(r.config)
+    result = build_eval(p, r.predictor())
+    write_json(p.run.eval, result)
+    _record_score(p, result)
+    return result
+
+
+def _record_score(p: Prepared, result: dict[str, Any]) -> None:
+    from hone.runs.registry import Registry
+
+    registry = Registry(p.config.runs_dir / "registry.sqlite")
+    if registry.get(p.config.name) is not None:
+        metric = result["primary_metric"]
+        registry.set_metric(p.config.name, metric, result["metrics"][metric])
+
+
+def report(run: Run | str | Path) -> Path:
+    """Write report.html for a run and return its path."""
+    from hone.report.html import write_report
+
+    r = run if isinstance(run, Run) else Run(Path(run))
+    return write_report(r.path)
+
+
+def predict(run: Run | str | Path, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Label texts with a trained run: [{"labels": [...], "confidence": p}, ...]."""
+    r = run if isinstance(run, Run) else Run(Path(run))
+    return r.predict(texts)
+
+
+def runs(runs_dir: str | Path = "runs") -> list[Any]:
+    """Every run in the registry, newest first (killed runs show as killed)."""
+    from hone.runs.registry import Registry
+
+    path = Path(runs_dir) / "registry.sqlite"
+    return Registry(path).list() if path.exists() else []
+
+
+def tune(data: str | Path, task: str = "classify", name: str | None = None, **settings: Any) -> Run:
+    """The whole pipeline with defaults: check, baselines, train, evaluate, report.
+
+    `settings` are dotted config overrides with `__` for dots, e.g. `train__epochs=2`.
+    """
+    raw: dict[str, Any] = {"task": task, "name": name or Path(data).stem, "data": {"train": str(Path(data).resolve())}}
+    cfg = load_config(raw, [f"{k.replace('__', '.')}={v}" for k, v in settings.items()])
+    baseline(cfg)
+    run = train(cfg)
+    evaluate(run)
+    report(run)
+    return run
+
+
+class Run:
+    """A run directory: its config, results and trained model."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.dir = RunDir(self.path)
+        if not self.dir.config.is_file():
+            raise FileNotFoundError(f"{self.path}: not a hone run directory (no config.yaml); create runs with `hone train`")
+        self._predictor: Any = None
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def config(self) -> HoneConfig:
+        return load_config(self.dir.config)
+
+    @property
+    def eval(self) -> dict[str, Any]:
+        return read_json(self.dir.eval)
+
+    def predictor(self) -> Any:
+        if self._predictor is None:
+            from hone.evaluate.evaluator import TunedPredictor
+            from hone.models.load import load_trained
+
+            self._predictor = TunedPredictor(load_trained(self.dir.model), self.config.eval.batch_size)
+        return self._predictor
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        preds, confidence = self.predictor().predict(list(texts))
+        return [{"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
+                for p, c in zip(preds, confidence, strict=True)]
+
+
+def example_config(name: str = "tickets") -> Path:
+    """The path of a shipped example config (examples/<name>/hone.yaml in the source tree)."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        path = root / "examples" / name / "hone.yaml"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"examples/{name}/hone.yaml not found; run `hone demo` from a clone of the hone repository")
+
+
+def demo(runs_dir: str | Path = "runs", epochs: int | None = None, log: Any = print) -> dict[str, Any]:
+    """The quickstart: the ticket-routing example through every stage, ending with the verdict."""
+    import time
+
+    overrides = [f"runs_dir={Path(runs_dir).resolve()}", f"name=tickets-{time.strftime('%Y%m%d-%H%M%S')}"]
+    if epochs is not None:
+        overrides.append(f"train.epochs={epochs}")
+    cfg = load_config(example_config("tickets"), overrides)
+    log(f"[1/5] check    {cfg.data.train}")
+    result = check(cfg)
+    for line in result.summary_lines():
+        log(f"      {line}")
+    log("[2/5] baseline majority, TF-IDF + LR, frozen MiniLM embeddings + LR")
+    base = baseline(cfg)
+    for name, b in base["baselines"].items():
+        log(f"      {name:>10}  macro-F1 {b['metrics']['macro_f1']:.4f}")
+    log(f"[3/5] train    {cfg.model.name}, method {cfg.model.method}, {cfg.train.epochs} epochs")
+    run = train(cfg)
+    log("[4/5] evaluate on the test split")
+    result_eval = evaluate(run)
+    log(f"      tuned      macro-F1 {result_eval['metrics']['macro_f1']:.4f}")
+    log("[5/5] report")
+    return {"run": run, "verdict": result_eval["verdict"], "report": report(run), "eval": result_eval}

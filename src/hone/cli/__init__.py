@@ -1,0 +1,22 @@
+"""The `hone` command: a thin skin over `hone.api`. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+from hone.cli import info, pipeline
+
+app = typer.Typer(
+    name="hone",
+    help="Turn a pretrained language model into a specialist for one task, prove it beats the cheaper "
+    "alternatives, and serve it.\n\nStart with `hone demo`, or `hone init classify > hone.yaml`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+pipeline.register(app)
+info.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,58 @@
+"""Commands around the pipeline: init (write a config), runs (the registry), demo (everything once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hone.cli.errors import friendly_errors
+
+out = Console(highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("runs")(runs)
+    app.command("demo")(demo)
+
+
+def init(task: Annotated[str, typer.Argument(help="The task: classify.")] = "classify") -> None:
+    """Print a commented hone.yaml for TASK (every field described, defaults shown): `hone init classify > hone.yaml`."""
+    from hone import api
+
+    with friendly_errors():
+        print(api.init_config(task))
+
+
+def runs(runs_dir: Annotated[Path, typer.Option("--dir", help="The runs directory.")] = Path("runs")) -> None:
+    """List runs with task, model, method, status and primary metric."""
+    from hone import api
+
+    records = api.runs(runs_dir)
+    if not records:
+        out.print(f"no runs in {runs_dir} yet; start one with `hone demo` or `hone train hone.yaml`")
+        return
+    table = Table("name", "task", "model", "method", "status", "metric", "score", "created", "finished")
+    for r in records:
+        score = f"{r.score:.4f}" if r.score is not None else "-"
+        colour = {"finished": "green", "running": "cyan", "stopped": "yellow"}.get(r.status, "red")
+        table.add_row(r.name, r.task, r.model, r.method, f"[{colour}]{r.status}[/]", r.primary_metric or "-", score,
+                      (r.created or "")[:19], (r.finished or "-")[:19])
+    out.print(table)
+
+
+def demo(
+    runs_dir: Annotated[Path, typer.Option("--dir", help="Where the demo run is written.")] = Path("runs"),
+    epochs: Annotated[int | None, typer.Option(help="Override the example config's epochs (fewer = faster).")] = None,
+) -> None:
+    """Run check → baseline → train → evaluate → report on the bundled MiniLM and the support-ticket example."""
+    from hone import api
+
+    with friendly_errors():
+        result = api.demo(runs_dir, epochs=epochs, log=out.print)
+    out.print(f"\n[bold]{result['verdict']}[/]")
+    out.print(f"report: {result['report']}")

@@ -1,0 +1,119 @@
+"""Pipeline commands, in the order data flows: check, baseline, train, eval, report, predict."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hone.cli.errors import EXIT_FAILED, friendly_errors
+
+out = Console(highlight=False)
+
+ConfigArg = Annotated[Path, typer.Argument(help="The run's config file (write one with `hone init classify`).")]
+RunArg = Annotated[Path, typer.Argument(help="A run directory, e.g. runs/tickets.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set train.lr=3e-5 (repeatable).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    for command in (check, baseline, train, eval_, report, predict):
+        name = command.__name__.rstrip("_")
+        app.command(name)(command)
+
+
+def check(config: ConfigArg, set_: SetOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False) -> None:
+    """Check the data: every bad row with its line and category, duplicates, leakage, imbalance, truncation."""
+    from hone import api
+
+    with friendly_errors():
+        result = api.check(api.config_of(config, set_ or []))
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in result.summary_lines():
+            out.print(line, soft_wrap=True)
+        for problem in result.problems:
+            colour = "red" if problem.severity == "error" else "yellow"
+            out.print(f"[{colour}]{problem}[/]", soft_wrap=True)
+    if result.errors():
+        raise typer.Exit(EXIT_FAILED)
+
+
+def baseline(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Score the baselines (majority, TF-IDF + LR, frozen embeddings + LR) on the test split."""
+    from hone import api
+
+    with friendly_errors():
+        result = api.baseline(api.config_of(config, set_ or []))
+    metric = result["primary_metric"]
+    for name, b in result["baselines"].items():
+        star = "  ← best" if name == result["best"] else ""
+        out.print(f"{name:>10}  {metric} {b['metrics'][metric]:.4f}  accuracy {b['metrics']['accuracy']:.4f}{star}")
+
+
+def train(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest complete checkpoint.")] = False,
+) -> None:
+    """Fine-tune the model (full, freeze or LoRA); Ctrl-C or SIGTERM checkpoints and exits cleanly."""
+    from hone import api
+    from hone.train.signals import Stopped
+
+    try:
+        with friendly_errors():
+            run = api.train(api.config_of(config, set_ or []), resume=resume)
+    except Stopped as exc:
+        out.print(f"[yellow]{exc}[/]")
+        raise typer.Exit(exc.exit_code) from None
+    out.print(f"model written to {run.dir.model}")
+
+
+def eval_(run: RunArg) -> None:
+    """Score the trained model on the test split against the best baseline; writes eval.json."""
+    from hone import api
+
+    with friendly_errors():
+        result = api.evaluate(run)
+    metric = result["primary_metric"]
+    out.print(f"test {metric} {result['metrics'][metric]:.4f}  accuracy {result['metrics']['accuracy']:.4f}")
+    out.print(f"[bold]{result['verdict']}[/]")
+
+
+def report(run: RunArg) -> None:
+    """Write report.html: curves, confusion matrix, baselines vs tuned, verdict, errors."""
+    from hone import api
+
+    with friendly_errors():
+        path = api.report(run)
+    out.print(f"report: {path}")
+
+
+def predict(
+    run: RunArg,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Texts, one per line, or JSONL with a `text` field; default stdin.")] = None,
+) -> None:
+    """Label new texts with a trained run; prints one JSON object per text."""
+    from hone import api
+
+    lines = (file.read_text(encoding="utf-8") if file else sys.stdin.read()).splitlines()
+    texts = [_text_of(line) for line in lines if line.strip()]
+    with friendly_errors():
+        results = api.predict(run, texts)
+    for text, result in zip(texts, results, strict=True):
+        print(json.dumps({"text": text, **result}, ensure_ascii=False))
+
+
+def _text_of(line: str) -> str:
+    if line.lstrip().startswith("{"):
+        try:
+            return str(json.loads(line)["text"])
+        except (ValueError, KeyError):
+            pass
+    return line

@@ -1,0 +1,128 @@
+"""One evaluator for baselines and tuned models: same split, same metrics, same cost measurement.
+
+Also the comparison that decides a run: the tuned model's gain over the best baseline with a paired
+bootstrap 95% interval, and the verdict sentence the report leads with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hone.tasks.base import Task
+
+
+@dataclass
+class Outcome:
+    """A predictor's result on one split."""
+
+    name: str
+    metrics: dict[str, Any]  # {"metrics": {...}, "per_class": {...}, "confusion": {...}}
+    predictions: list[Any]
+    confidence: np.ndarray
+    cost: dict[str, float]
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return self.metrics["metrics"]
+
+
+def evaluate_predictor(task: Task, predictor: Any, examples: Sequence[Any]) -> Outcome:
+    """Predict every example (timed), score against gold, and time single-example latency."""
+    texts = [ex.text for ex in examples]
+    start = time.perf_counter()
+    predictions, confidence = predictor.predict(texts)
+    elapsed = time.perf_counter() - start
+    metrics = task.metrics(task.gold(examples), predictions)
+    cost = {"per_1000_s": 1000 * elapsed / max(len(texts), 1), "latency_ms": _latency_ms(predictor, texts)}
+    return Outcome(predictor.name, metrics, list(predictions), np.asarray(confidence), cost)
+
+
+def _latency_ms(predictor: Any, texts: Sequence[str], samples: int = 10) -> float:
+    """Median wall time of predicting one text alone (what a single request would see)."""
+    times = []
+    for text in list(texts)[:samples]:
+        start = time.perf_counter()
+        predictor.predict([text])
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times)) if times else 0.0
+
+
+def paired_bootstrap(task: Task, gold: Sequence[Any], ours: Sequence[Any], theirs: Sequence[Any], resamples: int, seed: int) -> tuple[float, float]:
+    """95% interval of score(ours) - score(theirs), resampling test examples with replacement."""
+    rng = np.random.default_rng(seed)
+    n = len(gold)
+    diffs = np.empty(resamples)
+    for r in range(resamples):
+        idx = rng.integers(0, n, n)
+        g = [gold[i] for i in idx]
+        diffs[r] = task.score(g, [ours[i] for i in idx]) - task.score(g, [theirs[i] for i in idx])
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def best_baseline(baselines: dict[str, dict[str, Any]], metric: str, higher_is_better: bool) -> str:
+    pick = max if higher_is_better else min
+    return pick(baselines, key=lambda name: baselines[name]["metrics"][metric])
+
+
+def compare(task: Task, gold: Sequence[Any], tuned: Outcome, baseline_name: str, baseline_preds: Sequence[Any], resamples: int, seed: int) -> dict[str, Any]:
+    """Gain of the tuned model over one baseline, its interval, and whether it is a proven gain."""
+    ours = task.score(gold, tuned.predictions)
+    theirs = task.score(gold, baseline_preds)
+    sign = 1 if task.higher_is_better else -1
+    low, high = paired_bootstrap(task, gold, tuned.predictions, baseline_preds, resamples, seed)
+    gain = sign * (ours - theirs)
+    ci = sorted((sign * low, sign * high))
+    return {"baseline": baseline_name, "baseline_score": theirs, "tuned_score": ours, "gain": gain, "ci95": ci, "better": ci[0] > 0}
+
+
+def verdict(comparison: dict[str, Any], metric: str) -> str:
+    """The one sentence a reader needs: does fine-tuning pay off here?"""
+    name, gain = comparison["baseline"], comparison["gain"]
+    low, high = comparison["ci95"]
+    label = metric.replace("_", "-").replace("f1", "F1")
+    ci = f"(95% CI {low:+.3f} to {high:+.3f})"
+    if comparison["better"]:
+        return f"Fine-tuning beats the best baseline ({name}) by {gain:+.3f} {label} {ci}."
+    if gain > 0:
+        return (f"Fine-tuning scores {gain:+.3f} {label} above the best baseline ({name}), but the interval {ci} "
+                "includes zero: not a proven gain — keep the baseline or add data.")
+    return f"Fine-tuning does not beat the best baseline ({name}): {gain:+.3f} {label} {ci} — keep the baseline."
+
+
+class TunedPredictor:
+    """A trained run's model behind the Predictor interface."""
+
+    name = "tuned"
+
+    def __init__(self, loaded: Any, batch_size: int = 64) -> None:
+        from hone.train.setup import choose_precision
+
+        self.loaded, self.batch_size = loaded, batch_size
+        self.bf16 = choose_precision("auto") == "bf16"
+
+    def fit(self, train: Sequence[Any]) -> None:  # already trained
+        return None
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        from hone.evaluate.predict import predict_scores
+
+        task, tok = self.loaded.task, self.loaded.tokenizer
+        features = task.encode_texts(texts, tok)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+
+        def autocast() -> Any:
+            return torch.autocast(device, dtype=torch.bfloat16, enabled=self.bf16)
+
+        return predict_scores(task, self.loaded.model, features, tok, self.batch_size, autocast)
+
+    def predict(self, texts: Sequence[str]) -> tuple[list[Any], np.ndarray]:
+        scores = self.scores(texts)
+        return self.loaded.task.decode(scores), self.loaded.task.confidence(scores)

@@ -1,0 +1,77 @@
+"""Decide which weights train: `full` (all), `freeze` (new head only), `lora` (adapters + new head).
+
+The new head is always trainable and always saved with the weights, so a reload predicts the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from hone.config.schema import LoraConfig, TrainConfig
+
+
+def adapt(model: nn.Module, method: str, lora: LoraConfig, head_modules: Sequence[str], peft_task_type: str) -> nn.Module:
+    """Return the model prepared for `method`; only the weights that should learn require grad."""
+    if method == "full":
+        model.requires_grad_(True)
+        return model
+    if method == "freeze":
+        model.requires_grad_(False)
+        for name, module in model.named_modules():
+            if _is_head(name, head_modules):
+                module.requires_grad_(True)
+        return model
+    if method == "lora":
+        return _lora(model, lora, head_modules, peft_task_type)
+    raise ValueError(f"model.method {method!r} is not known; choose full, freeze or lora")
+
+
+def _lora(model: nn.Module, lora: LoraConfig, head_modules: Sequence[str], task_type: str) -> nn.Module:
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    config = PeftLoraConfig(
+        task_type=task_type,
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        modules_to_save=list(head_modules),  # the new head trains fully and is saved in the adapter
+    )
+    return get_peft_model(model, config)
+
+
+def _is_head(name: str, head_modules: Sequence[str]) -> bool:
+    return any(name == head or name.endswith(f".{head}") for head in head_modules)
+
+
+def param_groups(model: nn.Module, train: TrainConfig, method: str, head_modules: Sequence[str]) -> list[dict[str, Any]]:
+    """AdamW groups: decay vs no decay (biases, norms), and the head at its own learning rate."""
+    head_lr = train.head_lr or (train.lr * 20 if method in ("freeze", "lora") else train.lr)
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = any(f"{head}." in name or name.startswith(f"{head}.") for head in head_modules)
+        decay = param.ndim >= 2 and "norm" not in name.lower()
+        groups.setdefault((is_head, decay), []).append(param)
+    return [
+        {"params": params, "lr": head_lr if is_head else train.lr, "weight_decay": train.weight_decay if decay else 0.0}
+        for (is_head, decay), params in sorted(groups.items())
+    ]
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights that change during training, detached copies, by parameter name."""
+    return {name: p.detach().clone().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

@@ -1,0 +1,59 @@
+"""Load a trained model from a run's `model/` directory: full weights or base + PEFT adapter.
+
+Only safetensors are read; a directory holding pickle weights is refused, because unpickling a
+file someone handed you runs their code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from hone.models.resolve import quiet_transformers, resolve_model
+from hone.tasks import task_from_description
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+@dataclass
+class LoadedModel:
+    task: Any
+    model: nn.Module
+    tokenizer: Any
+    meta: dict[str, Any]
+
+
+def load_trained(model_dir: Path) -> LoadedModel:
+    """Rebuild task, model and tokenizer from `model_dir` alone (plus the base model for adapters)."""
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    meta_path = model_dir / "hone.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{model_dir}: no hone.json; this is not a model written by `hone train` (train the run first)")
+    refuse_pickles(model_dir)
+    meta = json.loads(meta_path.read_text())
+    task = task_from_description(meta)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if (model_dir / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base = task.build_model(str(resolve_model(meta["base_model"])))
+        model = PeftModel.from_pretrained(base, str(model_dir))
+    else:
+        model = task.build_model(str(model_dir))
+    model.eval()
+    return LoadedModel(task, model, tokenizer, meta)
+
+
+def refuse_pickles(directory: Path) -> None:
+    found = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if found:
+        raise PermissionError(
+            f"{directory} holds pickle files {found}; hone loads safetensors only, because loading a pickle "
+            "executes code from the file. Convert them to safetensors with a tool you trust, then remove them."
+        )

@@ -1,0 +1,121 @@
+"""Text classification: one label per text (softmax + cross-entropy) or several (sigmoid + BCE).
+
+Primary metric: macro-F1, so rare classes count as much as common ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hone.config.schema import ClassifyConfig
+from hone.tasks.schema_classify import TextExample
+
+Prediction = tuple[str, ...]
+
+
+@dataclass
+class ClassifyTask:
+    labels: list[str]
+    multi_label: bool = False
+    max_length: int = 128
+    threshold: float = 0.5
+
+    name = "classify"
+    primary_metric = "macro_f1"
+    higher_is_better = True
+    head_modules = ("classifier",)
+    peft_task_type = "SEQ_CLS"
+
+    @classmethod
+    def from_config(cls, config: ClassifyConfig, train: Sequence[TextExample]) -> ClassifyTask:
+        """Label space: the declared labels, else every label seen in training, sorted."""
+        labels = config.data.labels or sorted({label for ex in train for label in ex.labels})
+        return cls(labels=list(labels), multi_label=config.data.multi_label, max_length=config.data.max_length)
+
+    def describe(self) -> dict[str, Any]:
+        """What a saved model needs to rebuild this task (written to model/hone.json)."""
+        return {"task": self.name, "labels": self.labels, "multi_label": self.multi_label, "max_length": self.max_length}
+
+    def build_model(self, model_dir: str) -> nn.Module:
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(
+            model_dir,
+            num_labels=len(self.labels),
+            id2label=dict(enumerate(self.labels)),
+            label2id={label: i for i, label in enumerate(self.labels)},
+            problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
+            dtype=torch.float32,
+        )
+
+    def encode(self, examples: Sequence[TextExample], tokenizer: Any) -> list[dict[str, Any]]:
+        ids = tokenizer([ex.text for ex in examples], truncation=True, max_length=self.max_length)["input_ids"]
+        return [{"input_ids": row, "target": self._target(ex)} for row, ex in zip(ids, examples, strict=True)]
+
+    def encode_texts(self, texts: Sequence[str], tokenizer: Any) -> list[dict[str, Any]]:
+        ids = tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        return [{"input_ids": row} for row in ids]
+
+    def _target(self, ex: TextExample) -> Any:
+        index = {label: i for i, label in enumerate(self.labels)}
+        if not self.multi_label:
+            return index[ex.label]
+        target = [0.0] * len(self.labels)
+        for label in ex.labels:
+            target[index[label]] = 1.0
+        return target
+
+    def collate(self, features: Sequence[dict[str, Any]], tokenizer: Any) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        pad = tokenizer.pad_token_id or 0
+        ids = torch.full((len(features), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for i, f in enumerate(features):
+            ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
+            mask[i, : len(f["input_ids"])] = 1
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if "target" in features[0]:
+            dtype = torch.float32 if self.multi_label else torch.long
+            batch["labels"] = torch.tensor([f["target"] for f in features], dtype=dtype)
+        return batch
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        if self.multi_label:
+            return nn.functional.binary_cross_entropy_with_logits(logits, batch["labels"])
+        return nn.functional.cross_entropy(logits, batch["labels"])
+
+    def outputs(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+
+    def decode(self, scores: np.ndarray) -> list[Prediction]:
+        """Probabilities (n, labels) -> one label per row, or every label over the threshold."""
+        if not self.multi_label:
+            return [(self.labels[i],) for i in scores.argmax(axis=1)]
+        return [tuple(self.labels[i] for i in np.flatnonzero(row >= self.threshold)) for row in scores]
+
+    def confidence(self, scores: np.ndarray) -> np.ndarray:
+        """How sure the model is of what it predicted (max probability, or mean decisiveness)."""
+        if not self.multi_label:
+            return scores.max(axis=1)
+        return np.abs(scores - 0.5).mean(axis=1) * 2
+
+    def gold(self, examples: Sequence[TextExample]) -> list[Prediction]:
+        return [tuple(sorted(ex.labels)) for ex in examples]
+
+    def metrics(self, gold: Sequence[Prediction], predicted: Sequence[Prediction]) -> dict[str, Any]:
+        from hone.evaluate.classify_metrics import classification_metrics
+
+        return classification_metrics(gold, predicted, self.labels, self.multi_label)
+
+    def score(self, gold: Sequence[Prediction], predicted: Sequence[Prediction]) -> float:
+        from hone.evaluate.classify_metrics import macro_f1
+
+        return macro_f1(gold, predicted, self.labels, self.multi_label)

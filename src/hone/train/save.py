@@ -1,0 +1,41 @@
+"""Write the final model into the run directory, atomically, with what it takes to reload it.
+
+`model/` holds either a PEFT adapter (adapter_config.json + adapter_model.safetensors, the new head
+included) or a full model (config.json + model.safetensors), the tokenizer, and `hone.json`: the
+task's label space and the base model, so loading needs nothing outside the directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from hone.config.schema import HoneConfig
+
+
+def save_final_model(model: nn.Module, tokenizer: Any, task: Any, config: HoneConfig, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    meta = {**task.describe(), "base_model": config.model.name, "method": config.model.method, "format": 1}
+    (tmp / "hone.json").write_text(json.dumps(meta, indent=2))
+    for path in tmp.iterdir():
+        _fsync(path)
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    if path.is_file():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())

@@ -1,0 +1,72 @@
+"""Device, precision, threads and seeds: the environment a run trains in."""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """True on CPUs with native bf16 matmuls (AMX or AVX-512 bf16), where bf16 autocast pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def choose_precision(setting: str) -> str:
+    """Accelerate's mixed_precision value for a config's `train.precision`."""
+    if setting == "fp32":
+        return "no"
+    if setting == "bf16":
+        return "bf16"
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_bf16() else "no"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def make_accelerator(precision: str):  # noqa: ANN201 - accelerate is imported lazily
+    from accelerate import Accelerator
+
+    return Accelerator(mixed_precision=choose_precision(precision), cpu=not torch.cuda.is_available())
+
+
+def rng_state() -> dict[str, torch.Tensor]:
+    """Every RNG the loop draws from, as tensors (saved with safetensors, never pickled)."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            state[f"cuda.{i}"] = s
+    return state
+
+
+def python_rng_state() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], python_state: list | None) -> None:
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("cuda.")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    if python_state is not None:
+        version, internal, gauss = python_state
+        random.setstate((version, tuple(internal), gauss))

@@ -1,0 +1,227 @@
+"""Fit a task's model: the loop's records drive logging, dev evaluation, checkpoints and stopping.
+
+This is the only place that knows a run's lifecycle: resume from the newest complete checkpoint,
+evaluate on dev, keep the best weights, checkpoint atomically, stop cleanly on a signal, refuse to
+train on after a non-finite loss, and write the final model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hone.config.schema import HoneConfig
+from hone.evaluate.predict import predict_scores
+from hone.models.adapt import adapt, count_parameters, param_groups, trainable_state
+from hone.models.resolve import quiet_transformers, resolve_model
+from hone.runs.rundir import RunDir
+from hone.tasks.base import Task
+from hone.train import checkpoint as ck
+from hone.train.loop import LoopSpec, Position, StepRecord, linear_schedule, steps_per_epoch, train_steps
+from hone.train.progress import TrainProgress
+from hone.train.save import save_final_model
+from hone.train.setup import make_accelerator, python_rng_state, restore_rng, rng_state, seed_everything, set_threads
+from hone.train.signals import StopFlag, Stopped, graceful_stop
+
+
+@dataclass
+class Tracker:
+    """Early-stopping state; saved in checkpoints so a resumed run stops where the original would."""
+
+    best_score: float | None = None
+    best_step: int | None = None
+    evals_since_best: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def update(self, step: int, score: float, higher_is_better: bool) -> bool:
+        better = self.best_score is None or (score > self.best_score if higher_is_better else score < self.best_score)
+        if better:
+            self.best_score, self.best_step, self.evals_since_best = score, step, 0
+        else:
+            self.evals_since_best += 1
+        return better
+
+
+@dataclass
+class FitResult:
+    steps: int
+    best_step: int | None
+    best_score: float | None
+    stopped_early: bool
+    model_dir: Path
+    trainable: int
+    total: int
+
+
+@dataclass
+class Session:
+    """Everything one fit needs, built once."""
+
+    config: HoneConfig
+    run: RunDir
+    task: Task
+    model: Any
+    tokenizer: Any
+    optimizer: Any
+    scheduler: Any
+    accelerator: Any
+    spec: LoopSpec
+    dev_features: list[dict[str, Any]]
+    dev_gold: list[Any]
+    pos: Position = field(default_factory=Position)
+    tracker: Tracker = field(default_factory=Tracker)
+    total_steps: int = 0
+
+
+def fit(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], dev: Sequence[Any], resume: bool = False,
+        progress: bool = True, on_step: Callable[[Session, StepRecord], None] | None = None) -> FitResult:
+    """Train `task` on `train`, select on `dev`, write `run.model`. Raises Stopped on a signal."""
+    session = _build(config, run, task, train, dev)
+    if resume:
+        _resume(session)
+    elif run.checkpoints.exists() and ck.checkpoints(run.checkpoints):
+        raise FileExistsError(f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name")
+    with graceful_stop() as stop, TrainProgress(session.total_steps, session.pos.step, enabled=progress) as bar:
+        stopped_early = _run(session, stop, bar, on_step)
+    return _finish(session, stopped_early)
+
+
+def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], dev: Sequence[Any]) -> Session:
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    seed_everything(config.seed)
+    set_threads(config.train.threads)
+    model_dir = str(resolve_model(config.model.name))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = adapt(task.build_model(model_dir), config.model.method, config.model.lora, task.head_modules, task.peft_task_type)
+    tc = config.train
+    optimizer = torch.optim.AdamW(param_groups(model, tc, config.model.method, task.head_modules))
+    per_epoch = steps_per_epoch(len(train), tc.batch_size, tc.grad_accum)
+    total = min(tc.max_steps or per_epoch * tc.epochs, per_epoch * tc.epochs)
+    scheduler = linear_schedule(optimizer, int(tc.warmup_ratio * total), total)
+    accelerator = make_accelerator(tc.precision)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    spec = LoopSpec(
+        features=task.encode(train, tokenizer), collate=lambda f: task.collate(f, tokenizer), loss=task.loss,
+        batch_size=tc.batch_size, grad_accum=tc.grad_accum, epochs=tc.epochs, max_steps=tc.max_steps,
+        max_grad_norm=tc.max_grad_norm, seed=config.seed,
+    )
+    return Session(config, run, task, model, tokenizer, optimizer, scheduler, accelerator, spec,
+                   task.encode(dev, tokenizer), task.gold(dev), total_steps=total)
+
+
+def _run(s: Session, stop: StopFlag, bar: TrainProgress, on_step: Callable[[Session, StepRecord], None] | None) -> bool:
+    tc = s.config.train
+    for record in train_steps(s.model, s.optimizer, s.scheduler, s.accelerator, s.spec, s.pos):
+        _log(s.run, {"step": record.step, "epoch": round(record.epoch, 4), "loss": record.loss, "lr": record.lr,
+                     "grad_norm": record.grad_norm, "examples_per_s": record.examples / max(record.seconds, 1e-9),
+                     "tokens_per_s": record.tokens / max(record.seconds, 1e-9)})
+        bar.update(record)
+        if on_step is not None:
+            on_step(s, record)
+        evaluate_now = (record.step % tc.eval_every == 0) if tc.eval_every else record.epoch_end
+        if evaluate_now and s.dev_features:
+            _evaluate_dev(s, record, bar)
+        save_now = (record.step % tc.save_every == 0) if tc.save_every else evaluate_now
+        if save_now or stop:
+            _save_step(s)
+        if stop:
+            raise Stopped(stop.signum or 15, str(ck.latest_checkpoint(s.run.checkpoints)))
+        if tc.patience and s.tracker.evals_since_best >= tc.patience:
+            bar.note(f"early stop: dev {s.task.primary_metric} has not improved for {tc.patience} evaluations")
+            return True
+    return False
+
+
+def _evaluate_dev(s: Session, record: StepRecord, bar: TrainProgress) -> None:
+    scores = predict_scores(s.task, s.model, s.dev_features, s.tokenizer, s.config.eval.batch_size, s.accelerator.autocast)
+    predicted = s.task.decode(scores)
+    metrics = s.task.metrics(s.dev_gold, predicted)["metrics"]
+    score = metrics[s.task.primary_metric]
+    improved = s.tracker.update(record.step, score, s.task.higher_is_better)
+    s.tracker.history.append({"step": record.step, "score": score})
+    _log(s.run, {"step": record.step, "epoch": round(record.epoch, 4), "dev": metrics})
+    bar.note(f"step {record.step}: dev {s.task.primary_metric} {score:.4f}" + (" (best)" if improved else ""))
+    if improved:
+        ck.save_checkpoint(s.run.checkpoints, ck.checkpoint_name("best", record.step), _snapshot(s, optimizer=False), keep=1)
+
+
+def _snapshot(s: Session, optimizer: bool = True) -> ck.Checkpoint:
+    model = s.accelerator.unwrap_model(s.model)
+    state = {
+        "position": s.pos.to_json(),
+        "tracker": {"best_score": s.tracker.best_score, "best_step": s.tracker.best_step,
+                    "evals_since_best": s.tracker.evals_since_best, "history": s.tracker.history},
+        "scheduler": s.scheduler.state_dict(),
+        "python_rng": python_rng_state(),
+        "total_steps": s.total_steps,
+    }
+    return ck.Checkpoint(trainable_state(model), s.optimizer.state_dict() if optimizer else None, state, rng_state())
+
+
+def _save_step(s: Session) -> None:
+    ck.save_checkpoint(s.run.checkpoints, ck.checkpoint_name("step", s.pos.step), _snapshot(s), keep=s.config.train.keep_checkpoints)
+
+
+def _resume(s: Session) -> None:
+    path = ck.latest_checkpoint(s.run.checkpoints)
+    if path is None:
+        raise FileNotFoundError(f"{s.run.checkpoints}: no complete checkpoint to resume from; start the run without --resume")
+    state = ck.load_checkpoint(path)
+    _load_weights(s.accelerator.unwrap_model(s.model), state.weights, path)
+    if state.optimizer is not None:
+        s.optimizer.load_state_dict(state.optimizer)
+    s.scheduler.load_state_dict(state.state["scheduler"])
+    s.pos = Position(**state.state["position"])
+    s.tracker = Tracker(**state.state["tracker"])
+    restore_rng(state.rng, state.state.get("python_rng"))
+    _truncate_metrics(s.run.metrics, s.pos.step)
+
+
+def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    params = dict(model.named_parameters())
+    missing = [n for n, p in params.items() if p.requires_grad and n not in weights]
+    unknown = [n for n in weights if n not in params]
+    wrong = [n for n, t in weights.items() if n in params and params[n].shape != t.shape]
+    if missing or unknown or wrong:
+        raise ck.CheckpointError(
+            f"{path} does not match this model (missing {missing[:3]}, unexpected {unknown[:3]}, wrong shape {wrong[:3]}); "
+            "was the config's model or method changed since the run started?"
+        )
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            params[name].copy_(tensor)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint, so a resumed run's log reads as one run."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _log(run: RunDir, payload: dict[str, Any]) -> None:
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in payload.items()}
+    with open(run.metrics, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(clean) + "\n")
+
+
+def _finish(s: Session, stopped_early: bool) -> FitResult:
+    if s.pos.step == 0:
+        raise RuntimeError("no training step was taken; check train.epochs/max_steps and the training data")
+    _save_step(s)  # the last position, so `--resume` of a finished run has nothing left to do
+    model = s.accelerator.unwrap_model(s.model)
+    best = ck.latest_checkpoint(s.run.checkpoints, "best")
+    if best is not None and s.dev_features:
+        _load_weights(model, ck.load_checkpoint(best).weights, best)
+    save_final_model(model, s.tokenizer, s.task, s.config, s.run.model)
+    trainable, total = count_parameters(model)
+    return FitResult(s.pos.step, s.tracker.best_step, s.tracker.best_score, stopped_early, s.run.model, trainable, total)
