@@ -69,30 +69,24 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
     Refuses to go on when rows are bad (unless data.on_error is skip), and on `resume` when a data
     file changed since the run started.
     """
-    from hone.data.split import manifest
+    from hone.data.split import changed_files, manifest
     from hone.tasks.classify import ClassifyTask
 
     cfg = config_of(config)
     run = RunDir(cfg.runs_dir / cfg.name).create()
-    result = check(cfg)
-    write_json(run.check_report, result.to_json())
-    result.raise_for_errors()
-    new_manifest = manifest(result.splits)
-    if run.manifest.exists():
-        _same_data(read_json(run.manifest), new_manifest, run, strict=resume)
-    write_json(run.manifest, new_manifest)
-    run.config.write_text(dump_config(cfg), encoding="utf-8")
-    task = ClassifyTask.from_config(cfg, result.splits["train"])
-    return Prepared(cfg, run, result.splits, result, task)
-
-
-def _same_data(old: dict[str, Any], new: dict[str, Any], run: RunDir, strict: bool) -> None:
-    changed = [path for path, digest in old.get("fingerprints", {}).items() if new["fingerprints"].get(path) != digest]
-    if changed and strict:
+    if resume and run.manifest.exists() and (changed := changed_files(read_json(run.manifest))):
         raise RuntimeError(
             f"{', '.join(changed)} changed since {run.path} started; resuming would mix two datasets. "
             "Restore the file, or start a new run (another `name`)."
         )
+    result = check(cfg)
+    write_json(run.check_report, result.to_json())
+    result.raise_for_errors()
+    files = [f for f in (cfg.data.train, cfg.data.dev, cfg.data.test) if f is not None]
+    write_json(run.manifest, manifest(result.splits, files))
+    run.config.write_text(dump_config(cfg), encoding="utf-8")
+    task = ClassifyTask.from_config(cfg, result.splits["train"])
+    return Prepared(cfg, run, result.splits, result, task)
 
 
 def baseline(config: ConfigLike) -> dict[str, Any]:

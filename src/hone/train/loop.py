@@ -91,12 +91,12 @@ def train_steps(model: torch.nn.Module, optimizer: Any, scheduler: Any, accelera
     model.train()
     while pos.epoch < spec.epochs:
         batches = epoch_batches(lengths, spec.batch_size, spec.seed, pos.epoch)
-        while pos.batch < len(batches):
+        for start in range(pos.batch, len(batches), spec.grad_accum):
             if spec.max_steps is not None and pos.step >= spec.max_steps:
                 return
-            group = batches[pos.batch : pos.batch + spec.grad_accum]
+            group = batches[start : start + spec.grad_accum]
             record = _step(model, optimizer, scheduler, accelerator, spec, group, pos)
-            pos.batch += len(group)
+            pos.batch = start + len(group)
             record.epoch_end = pos.batch >= len(batches)
             if record.epoch_end:
                 pos.epoch, pos.batch = pos.epoch + 1, 0

@@ -1,0 +1,371 @@
+"""Check a classify run's data before anything trains on it, and draw the missing splits.
+
+`check_data` reads every configured file, turns rows into `TextExample`s through the task's
+contract, and reports each unusable row as an error. It then looks at the data as a whole and
+warns about what makes scores lie or training weak: duplicates and near-duplicates, one text
+with conflicting labels, class imbalance, test or dev texts that also occur in train (leakage)
+and texts longer than `data.max_length` tokens. Finally it draws the test/dev splits that were
+not given as files. The result carries everything (examples, problems, statistics); the caller
+decides whether to stop, through `CheckResult.raise_for_errors`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from hone.config.schema import ClassifyConfig, DataConfig
+from hone.data import problems as P
+from hone.data.problems import DataError, Problem
+from hone.data.read import read_rows
+from hone.data.split import SPLITS, label_counts, normalise_text, split_examples
+from hone.tasks.schema_classify import TextExample, label_problems, parse_example
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+MIN_TRAIN_EXAMPLES = 10
+TOKENIZE_CHUNK = 1000
+SHOWN = 10  # problems per severity in the printed summary, example lines in one warning
+ABORT_HINT = (
+    "fix these rows, or set data.on_error: skip to drop them (each is recorded in the data report)"
+)
+SKIP_HINT = "skipping rows cannot fix this; add training examples or fix the data files"
+
+
+@dataclass
+class CheckResult:
+    """The checked data: usable examples per split, every problem found, and statistics."""
+
+    splits: dict[str, list[TextExample]]
+    problems: list[Problem]
+    stats: dict[str, Any]
+    on_error: Literal["abort", "skip"] = "abort"
+
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def raise_for_errors(self) -> None:
+        """Raise DataError when `data.on_error` is abort and errors exist.
+
+        Dataset-wide errors (too few examples, a single label) raise under `skip` too: dropping
+        rows cannot fix them.
+        """
+        if self.on_error == "abort" and self.errors():
+            raise DataError(self.problems, hint=ABORT_HINT)
+        if fatal := self._dataset_errors():
+            raise DataError(fatal, hint=SKIP_HINT)
+
+    def _dataset_errors(self) -> list[Problem]:
+        return [p for p in self.errors() if p.line is None]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe report: counts by severity and category, statistics, every problem."""
+        return {
+            "ok": not self.errors(),
+            "on_error": self.on_error,
+            "counts": {
+                "errors": _by_category(self.errors()),
+                "warnings": _by_category(self.warnings()),
+            },
+            "stats": self.stats,
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+    def summary_lines(self) -> list[str]:
+        """Human-readable lines for the terminal; the full list is in `to_json()`."""
+        lines = _file_lines(self.stats) + _split_lines(self.stats)
+        lines += _problem_lines("error", self.errors()) + _problem_lines("warning", self.warnings())
+        return lines + [self._verdict()]
+
+    def _verdict(self) -> str:
+        if self._dataset_errors():
+            return f"data not usable: dataset-wide error(s) above; {SKIP_HINT}"
+        rows = len({(p.source, p.line) for p in self.errors()})
+        if not rows:
+            return "data ok: no bad rows"
+        if self.on_error == "skip":
+            return f"{rows} bad row(s) skipped (data.on_error: skip); each is in the data report"
+        return f"{rows} bad row(s): stopping (data.on_error: abort); {ABORT_HINT}"
+
+
+def check_data(
+    config: ClassifyConfig, tokenizer: PreTrainedTokenizerBase | None = None
+) -> CheckResult:
+    """Read, validate and split the configured data; with a tokenizer, also measure lengths."""
+    data = config.data
+    files = {name: path for name, path in _data_files(data).items() if path is not None}
+    problems: list[Problem] = []
+    given: dict[str, list[TextExample]] = {}
+    file_stats: dict[str, dict[str, Any]] = {}
+    for name, path in files.items():
+        given[name], file_stats[str(path)] = _read_examples(name, path, data, problems)
+    problems += _dataset_problems(given, data, str(files["train"]))
+    splits = _split(given, config)
+    problems += _label_coverage(splits, data)
+    stats: dict[str, Any] = {
+        "files": file_stats,
+        "rows_read": sum(s["rows"] for s in file_stats.values()),
+        "rows_usable": sum(s["usable"] for s in file_stats.values()),
+        "split_from": {name: "file" if name in files else "train" for name in SPLITS},
+        "seed": config.seed,
+        "splits": {name: len(exs) for name, exs in splits.items()},
+        "labels": {name: label_counts(exs) for name, exs in splits.items()},
+        "tokens": None,
+    }
+    if tokenizer is not None:
+        examples = [ex for name in SPLITS for ex in splits[name]]
+        stats["tokens"], truncated = _truncation(examples, tokenizer, data.max_length)
+        problems += truncated
+    return CheckResult(splits=splits, problems=problems, stats=stats, on_error=data.on_error)
+
+
+def _data_files(data: DataConfig) -> dict[str, Path | None]:
+    return {"train": data.train, "test": data.test, "dev": data.dev}
+
+
+def _read_examples(
+    name: str, path: Path, data: DataConfig, problems: list[Problem]
+) -> tuple[list[TextExample], dict[str, Any]]:
+    """Usable examples of one file; its bad rows are appended to `problems`."""
+    rows = 0
+    examples: list[TextExample] = []
+    for item in read_rows(path, data.format):
+        rows += 1
+        if isinstance(item, Problem):
+            problems.append(item)
+            continue
+        parsed = parse_example(item.data, data, item.source, item.line)
+        if isinstance(parsed, TextExample):
+            examples.append(parsed)
+        else:
+            problems.extend(parsed)
+    return examples, {"split": name, "rows": rows, "usable": len(examples)}
+
+
+def _split(
+    given: dict[str, list[TextExample]], config: ClassifyConfig
+) -> dict[str, list[TextExample]]:
+    """Given files pass through; a missing test or dev split is drawn from train."""
+    share = config.data.split
+    test = 0.0 if "test" in given else share.test
+    dev = 0.0 if "dev" in given else share.dev
+    if not test and not dev:
+        return {name: given.get(name, []) for name in SPLITS}
+    splits = split_examples(given["train"], test, dev, share.stratify, config.seed)
+    for name in ("test", "dev"):
+        if name in given:
+            splits[name] = given[name]
+    return splits
+
+
+# --- dataset-level findings -------------------------------------------------------------------
+
+
+def _dataset_problems(
+    given: dict[str, list[TextExample]], data: DataConfig, train_source: str
+) -> list[Problem]:
+    norms = {name: [normalise_text(ex.text) for ex in exs] for name, exs in given.items()}
+    found: list[Problem] = []
+    for name, exs in given.items():
+        found += duplicate_problems(exs, norms[name])
+    found += label_problems(given["train"], data.imbalance_ratio)
+    found += _leakage(given, norms)
+    if len(given["train"]) < MIN_TRAIN_EXAMPLES:
+        found.append(
+            Problem(
+                P.TOO_FEW,
+                f"only {len(given['train'])} usable training example(s); at least "
+                f"{MIN_TRAIN_EXAMPLES} are needed (and about 100 per label to learn well) — "
+                "add examples or fix the bad rows",
+                train_source,
+            )
+        )
+    return found
+
+
+def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str]) -> list[Problem]:
+    """Warn at every later copy of a text: exact (same text and labels) or near (same normal form).
+
+    A later row with the same text but other labels is left to the conflicting-labels check.
+    """
+    exact: dict[tuple[str, str], TextExample] = {}
+    near: dict[str, TextExample] = {}
+    found: list[Problem] = []
+    for ex, norm in zip(examples, norms, strict=True):
+        first = exact.setdefault((ex.text, ex.label_key), ex)
+        if first is not ex:
+            found.append(
+                _warning(
+                    P.DUPLICATE,
+                    f"duplicate of {_where(first)} (same text and label); "
+                    "remove one — a copy counts twice in training",
+                    ex,
+                )
+            )
+            continue
+        other = near.setdefault(norm, ex)
+        if other is not ex and other.text != ex.text:
+            found.append(_warning(P.NEAR_DUPLICATE, _near_message(other, ex), ex))
+    return found
+
+
+def _near_message(first: TextExample, ex: TextExample) -> str:
+    message = (
+        f"near-duplicate of {_where(first)}: the texts differ only in case, spacing or punctuation"
+    )
+    if first.label_key != ex.label_key:
+        message += (
+            f"; the labels differ too ({first.label_key!r} vs {ex.label_key!r}) — decide on one"
+        )
+    return message
+
+
+def _leakage(given: dict[str, list[TextExample]], norms: dict[str, list[str]]) -> list[Problem]:
+    """Test or dev texts whose normal form also occurs in train: their scores would be inflated."""
+    train: dict[str, TextExample] = {}
+    for ex, norm in zip(given["train"], norms["train"], strict=True):
+        train.setdefault(norm, ex)
+    found: list[Problem] = []
+    for name in ("test", "dev"):
+        for ex, norm in zip(given.get(name, []), norms.get(name, []), strict=True):
+            if norm in train:
+                message = (
+                    f"this {name} text is also in train at {_where(train[norm])}; "
+                    f"it inflates the {name} score — remove it from one of the files"
+                )
+                found.append(_warning(P.LEAKAGE, message, ex))
+    return found
+
+
+def _label_coverage(splits: dict[str, list[TextExample]], data: DataConfig) -> list[Problem]:
+    """Labels the model cannot learn: declared but absent from train, or only in test/dev."""
+    if not splits["train"]:
+        return []  # already an error: too few training examples
+    train_labels = {label for ex in splits["train"] for label in ex.labels}
+    missing = [label for label in data.labels or [] if label not in train_labels]
+    found = [
+        Problem(
+            P.TOO_FEW,
+            f"label {label!r} is in data.labels but has no training examples; "
+            "add some or remove it from data.labels",
+            severity="warning",
+        )
+        for label in missing
+    ]
+    for name in ("test", "dev"):
+        unseen = sorted({label for ex in splits[name] for label in ex.labels} - train_labels)
+        if unseen:
+            message = (
+                f"label(s) {unseen} occur in {name} but never in train; "
+                "the model cannot predict them — add training examples"
+            )
+            found.append(Problem(P.UNKNOWN_LABEL, message, severity="warning"))
+    return found
+
+
+# --- token lengths ----------------------------------------------------------------------------
+
+
+def token_lengths(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Tokens per text with special tokens, untruncated, tokenized in batches."""
+    lengths: list[int] = []
+    for start in range(0, len(texts), TOKENIZE_CHUNK):
+        batch = list(texts[start : start + TOKENIZE_CHUNK])
+        # verbose=False: the too-long warning is exactly what this check reports, once, itself.
+        ids = tokenizer(batch, add_special_tokens=True, truncation=False, verbose=False)[
+            "input_ids"
+        ]
+        lengths.extend(len(x) for x in ids)
+    return lengths
+
+
+def _truncation(
+    examples: list[TextExample], tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """Length statistics, and one warning when some examples exceed `max_length` tokens."""
+    lengths = token_lengths([ex.text for ex in examples], tokenizer)
+    if not lengths:
+        return None, []
+    long = [ex for ex, n in zip(examples, lengths, strict=True) if n > max_length]
+    ordered = sorted(lengths)
+    stats = {
+        "min": ordered[0],
+        "median": statistics.median(ordered),
+        "p95": ordered[math.ceil(0.95 * len(ordered)) - 1],
+        "max": ordered[-1],
+        "max_length": max_length,
+        "truncated": len(long),
+        "truncated_share": len(long) / len(lengths),
+    }
+    if not long:
+        return stats, []
+    shown = ", ".join(_where(ex) for ex in long[:SHOWN]) + (", ..." if len(long) > SHOWN else "")
+    message = (
+        f"{len(long)} of {len(lengths)} examples ({len(long) / len(lengths):.1%}) are longer than "
+        f"data.max_length={max_length} tokens and will be cut (e.g. {shown}); raise "
+        f"data.max_length (longest: {ordered[-1]}, p95: {stats['p95']}) or shorten the texts"
+    )
+    return stats, [Problem(P.TRUNCATED, message, severity="warning")]
+
+
+# --- helpers for messages and the summary -----------------------------------------------------
+
+
+def _warning(category: str, message: str, ex: TextExample) -> Problem:
+    return Problem(category, message, ex.source, ex.line, severity="warning")
+
+
+def _where(ex: TextExample) -> str:
+    return f"{ex.source}:{ex.line}"
+
+
+def _by_category(problems: list[Problem]) -> dict[str, int]:
+    return dict(sorted(Counter(p.category for p in problems).items()))
+
+
+def _file_lines(stats: dict[str, Any]) -> list[str]:
+    return [
+        f"{s['split']}: {src}: {s['rows']:,} row(s), {s['usable']:,} usable"
+        for src, s in stats["files"].items()
+    ]
+
+
+def _split_lines(stats: dict[str, Any]) -> list[str]:
+    sizes = ", ".join(f"{name} {stats['splits'][name]:,}" for name in SPLITS)
+    drawn = [name for name in ("test", "dev") if stats["split_from"][name] == "train"]
+    origin = f" ({' and '.join(drawn)} drawn from train, seed {stats['seed']})" if drawn else ""
+    lines = [f"splits: {sizes}{origin}"]
+    counts = sorted(stats["labels"]["train"].items(), key=lambda kv: -kv[1])
+    if counts:
+        more = f", ... {len(counts) - SHOWN} more" if len(counts) > SHOWN else ""
+        lines.append(
+            "labels in train: " + ", ".join(f"{k} {v:,}" for k, v in counts[:SHOWN]) + more
+        )
+    tokens = stats["tokens"]
+    if tokens:
+        lines.append(
+            f"tokens: min {tokens['min']}, median {tokens['median']:g}, p95 {tokens['p95']}, "
+            f"max {tokens['max']}; {tokens['truncated']:,} ({tokens['truncated_share']:.1%}) "
+            f"longer than max_length {tokens['max_length']}"
+        )
+    return lines
+
+
+def _problem_lines(kind: str, problems: list[Problem]) -> list[str]:
+    if not problems:
+        return []
+    counts = ", ".join(f"{cat} {n:,}" for cat, n in _by_category(problems).items())
+    lines = [f"{kind}s: {len(problems):,} ({counts})"]
+    lines += [f"  {p}" for p in problems[:SHOWN]]
+    if len(problems) > SHOWN:
+        lines.append(f"  ... and {len(problems) - SHOWN:,} more in the data report")
+    return lines

@@ -1,0 +1,330 @@
+"""Stream data rows from JSONL or CSV/TSV files, each with the line a user sees in an editor.
+
+`read_rows` yields one item per data row: a `Record` holding the row as a dict, or a `Problem`
+saying why the row cannot be read (bad JSON, a non-object row, NaN or duplicate keys, bytes that
+are not UTF-8, a CSV row with the wrong number of fields, an unterminated quote). Files are read
+line by line in binary and each line is decoded here, so a bad byte costs one row, not the file,
+and memory stays bounded by the longest row. Line numbers are 1-based and count `\\n`; a CSV row
+that spans lines (a quoted field holding newlines) is reported at the line where it starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from hone.data import problems as P
+from hone.data.problems import Problem
+
+Format = Literal["auto", "jsonl", "csv"]
+
+_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}
+_BOM = b"\xef\xbb\xbf"
+# A \uD800-\uDFFF escape; valid pairs are joined by the JSON decoder, so any left are lone halves.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# The csv module refuses fields over 128 KiB by default; a long document is still a valid row.
+_CSV_FIELD_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Record:
+    """One readable row: where it is and its fields (CSV values are strings)."""
+
+    source: str
+    line: int
+    data: dict[str, Any] = field(repr=False)
+
+
+def resolve_format(path: Path, format: Format) -> Literal["jsonl", "csv"]:
+    """The concrete format of `path`: `format` itself, or decided by the file extension."""
+    if format != "auto":
+        return format
+    found = _SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise ValueError(
+            f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+            "set data.format to `jsonl` or `csv` (or name the file .jsonl/.csv/.tsv)"
+        )
+    return found  # type: ignore[return-value]
+
+
+def read_rows(path: Path, format: Format = "auto") -> Iterator[Record | Problem]:
+    """Yield a Record or a Problem per data row of `path`; blank JSONL lines are skipped.
+
+    Raises FileNotFoundError (missing file) and ValueError (unknown format) at call time, before
+    the first row is read.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"data file {path} not found; check data.train/test/dev in the config "
+            "(relative paths are resolved against the config file's folder)"
+        )
+    if not path.is_file():
+        raise IsADirectoryError(f"{path} is a folder; data.train/test/dev must name a file")
+    fmt = resolve_format(path, format)
+    if fmt == "jsonl":
+        return _read_jsonl(path)
+    return _read_csv(path, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+
+
+# --- JSONL -----------------------------------------------------------------------------------
+
+
+class _NonStandard(ValueError):
+    """JSON that Python would accept but other readers reject (NaN, duplicate keys)."""
+
+
+def _read_jsonl(path: Path) -> Iterator[Record | Problem]:
+    source = str(path)
+    with path.open("rb") as f:
+        for line, raw in _lines(f):
+            if raw.strip(b" \t\r\n"):
+                yield _parse_json_line(raw, source, line)
+
+
+def _lines(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """Numbered physical lines without their line ending; a leading UTF-8 BOM is dropped."""
+    for number, raw in enumerate(f, start=1):
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        yield number, raw.rstrip(b"\n").rstrip(b"\r")
+
+
+def _parse_json_line(raw: bytes, source: str, line: int) -> Record | Problem:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _encoding_problem(exc, source, line)
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except _NonStandard as exc:
+        return Problem(P.NON_STANDARD_JSON, str(exc), source, line)
+    except RecursionError:
+        return Problem(
+            P.INVALID_JSON, "JSON nested too deeply to read; flatten the row", source, line
+        )
+    except ValueError as exc:  # JSONDecodeError, and int() refusing a number of 4,300+ digits
+        return Problem(P.INVALID_JSON, _json_message(exc, text, line), source, line)
+    if not isinstance(value, dict):
+        return Problem(P.NON_OBJECT, _non_object_message(value, line), source, line)
+    if _SURROGATE_ESCAPE.search(raw) and (bad := _find_surrogate(value)) is not None:
+        return Problem(P.ENCODING, _surrogate_message(bad), source, line)
+    return Record(source, line, value)
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonStandard(
+        f"{name} is not standard JSON and most tools reject it; write null or a number"
+    )
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _NonStandard(
+                    f"key {key!r} appears more than once in one object; keep one "
+                    "(JSON readers disagree on which value wins)"
+                )
+            seen.add(key)
+    return result
+
+
+def _json_message(exc: ValueError, text: str, line: int) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        message = f"not valid JSON at column {exc.colno}: {exc.msg}"
+    else:
+        message = f"not valid JSON: {exc}"
+    if line == 1 and text.lstrip().startswith("["):
+        message += "; " + _ARRAY_HINT
+    return message + "; each line must hold one complete JSON object"
+
+
+_ARRAY_HINT = "a file holding one JSON array is not JSON Lines; convert it with `jq -c '.[]'`"
+
+
+def _non_object_message(value: Any, line: int) -> str:
+    kind = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number"
+    )
+    message = f'the row is {kind}, not a JSON object; write it as {{"text": ..., "label": ...}}'
+    if line == 1 and isinstance(value, list):
+        message += "; " + _ARRAY_HINT
+    return message
+
+
+def _find_surrogate(value: Any) -> str | None:
+    """The first string (key or value) holding a lone surrogate; iterative so depth is no limit."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _surrogate_message(text: str) -> str:
+    at = _SURROGATE.search(text)
+    index = at.start() if at else 0
+    snippet = text[max(0, index - 20) : index + 20].encode("utf-8", "backslashreplace").decode()
+    return (
+        f"a \\u escape encodes half of a UTF-16 surrogate pair with no other half "
+        f"(near {snippet!r}); it is not text and cannot be saved as UTF-8 — fix or remove it"
+    )
+
+
+def _encoding_problem(exc: UnicodeDecodeError, source: str, line: int) -> Problem:
+    bad = exc.object[exc.start : exc.end]
+    return Problem(
+        P.ENCODING,
+        f"bytes {bad!r} at byte {exc.start + 1} of the line are not UTF-8; "
+        "re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8`)",
+        source,
+        line,
+    )
+
+
+# --- CSV / TSV -------------------------------------------------------------------------------
+
+
+class _LineFeed:
+    """Feeds decoded lines to csv.reader and remembers which lines held undecodable bytes."""
+
+    def __init__(self, f: BinaryIO, source: str) -> None:
+        self.source = source
+        self.bad: dict[int, Problem] = {}
+        self.count = 0
+        self._f = f
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self._f:
+            self.count += 1
+            if self.count == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.bad[self.count] = _encoding_problem(exc, self.source, self.count)
+                yield raw.decode("utf-8", errors="replace")
+
+    def bad_between(self, first: int, last: int) -> Problem | None:
+        if not self.bad:
+            return None
+        # Popped, so memory holds only bad lines not yet reached (a row spans first..last).
+        found = [self.bad.pop(n) for n in range(first, last + 1) if n in self.bad]
+        return _at_row_start(found[0], first) if found else None
+
+
+def _read_csv(path: Path, delimiter: str) -> Iterator[Record | Problem]:
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
+    with path.open("rb") as f:
+        feed = _LineFeed(f, str(path))
+        reader = csv.reader(feed, delimiter=delimiter, strict=True)
+        rows = _csv_rows(reader, feed)
+        header = _header(rows, feed.source)
+        if isinstance(header, Problem):
+            yield header
+            return
+        if header is None:
+            return
+        for start, row in rows:
+            yield _csv_item(row, header, feed.source, start)
+
+
+def _csv_rows(
+    reader: Iterator[list[str]], feed: _LineFeed
+) -> Iterator[tuple[int, list[str] | Problem]]:
+    """Non-blank rows with their start line; a row that cannot be parsed becomes a Problem."""
+    end = 0
+    while True:
+        start = end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            end = feed.count
+            feed.bad_between(start, end)  # the parse error is what this row reports
+            yield start, Problem(P.CSV_ERROR, _csv_message(exc, start, end), feed.source, start)
+            continue
+        end = feed.count
+        if not _blank(row):
+            yield start, feed.bad_between(start, end) or row
+
+
+def _blank(row: list[str]) -> bool:
+    """An empty line, or one holding only spaces: skipped like blank JSONL lines."""
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
+def _at_row_start(problem: Problem, start: int) -> Problem:
+    """Report a problem found inside a multi-line row at the line where the row starts."""
+    if problem.line == start:
+        return problem
+    message = f"(row from line {start}) line {problem.line}: {problem.message}"
+    return Problem(problem.category, message, problem.source, start)
+
+
+def _csv_message(exc: csv.Error, start: int, end: int) -> str:
+    if "unexpected end of data" in str(exc):
+        return (
+            f"unterminated quote: a quoted field opened on line {start} is never closed and runs "
+            f'to the end of the file (line {end}); close the quote or escape it as ""'
+        )
+    return f"cannot parse the row: {exc}; quote fields that hold the delimiter, quotes or newlines"
+
+
+def _header(
+    rows: Iterator[tuple[int, list[str] | Problem]], source: str
+) -> list[str] | Problem | None:
+    first = next(rows, None)
+    if first is None:
+        return None
+    line, row = first
+    if isinstance(row, Problem):
+        return Problem(row.category, f"cannot read the header row: {row.message}", source, line)
+    names = [name.strip() for name in row]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        return Problem(
+            P.CSV_ERROR,
+            f"the header names column(s) {dupes} more than once; give each column one name",
+            source,
+            line,
+        )
+    return names
+
+
+_TOO_MANY = "quote fields that contain the delimiter"
+_TOO_FEW = "fill in the missing fields (an empty field still needs its delimiter)"
+
+
+def _csv_item(
+    row: list[str] | Problem, header: list[str], source: str, line: int
+) -> Record | Problem:
+    if isinstance(row, Problem):
+        return row
+    if len(row) != len(header):
+        return Problem(
+            P.CSV_ERROR,
+            f"the row has {len(row)} field(s), the header has {len(header)}; "
+            + (_TOO_MANY if len(row) > len(header) else _TOO_FEW),
+            source,
+            line,
+        )
+    return Record(source, line, dict(zip(header, row, strict=True)))

@@ -1,0 +1,399 @@
+"""`hone report`: `<run>/report.html`, one self-contained page (inline CSS, base64 PNG plots).
+
+Only `config.yaml` is required; each missing input is named with the command that creates it.
+Every string from the run (config values, labels, texts, data-check messages) is user data and
+is escaped."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hone.report import plots
+from hone.runs.registry import Registry, RunRecord
+from hone.runs.rundir import RunDir
+
+TEXT_LIMIT, MAX_WORST, MAX_PROBLEMS = 300, 50, 20  # characters per text; rows shown
+
+# Each optional input: the Inputs field holding it, the command that writes it ({config}, {run}).
+INPUTS = {
+    "baseline.json": ("baseline", "hone baseline {config}"),
+    "metrics.jsonl": ("metrics", "hone train {config}"),
+    "eval.json": ("eval", "hone evaluate {run}"),
+    "data/check.json": ("check", "hone check {config}"),
+}
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+ color:#111827;background:#f3f4f6;margin:0;line-height:1.5}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+h1{font-size:1.6rem;margin:0 0 4px}.meta{color:#4b5563;font-size:.92rem}.meta span{margin-right:1em}
+h2{font-size:1.2rem;margin:32px 0 10px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+.verdict{border-left:6px solid;border-radius:6px;padding:14px 18px;margin:20px 0;font-size:1.15rem}
+.verdict.good{background:#ecfdf5;border-color:#059669}.verdict.warn{background:#fffbeb;border-color:#d97706}
+.detail{font-size:.9rem;color:#374151;margin-top:6px}.note{color:#4b5563;font-size:.88rem}
+table{border-collapse:collapse;width:100%;font-size:.9rem;margin:8px 0}th{background:#f3f4f6}
+th,td{padding:6px 10px;text-align:left;vertical-align:top;border-bottom:1px solid #e5e7eb}
+tbody tr:nth-child(even){background:#f9fafb}tr.tuned{background:#eff6ff!important;font-weight:600}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.tag{font-size:.75rem;background:#e5e7eb;border-radius:4px;padding:1px 6px;margin-left:6px}
+.missing{background:#f3f4f6;border-radius:6px;padding:10px 14px;color:#374151}
+code{background:#f3f4f6;padding:1px 5px;border-radius:4px;font-size:.88em}
+img{max-width:100%;height:auto;display:block;margin:8px 0}
+.text{max-width:32em;overflow-wrap:anywhere}
+"""
+
+
+@dataclass
+class Inputs:
+    """Everything the report reads from one run directory; None marks a missing file."""
+
+    run: RunDir
+    config: dict[str, Any]
+    baseline: dict[str, Any] | None = None
+    eval: dict[str, Any] | None = None
+    check: dict[str, Any] | None = None
+    metrics: list[dict[str, Any]] | None = None
+    notes: list[str] = field(default_factory=list)  # unreadable files, skipped lines
+
+    @property
+    def name(self) -> str:
+        """The run's name from its config, else its directory's."""
+        return str(self.config.get("name") or self.run.name)
+
+    def missing(self, filename: str) -> bool:
+        """Whether the optional input `filename` (a key of INPUTS) is absent."""
+        return getattr(self, INPUTS[filename][0]) is None
+
+    def _first(self, key: str) -> Any:
+        """`key` from eval.json, else from baseline.json (they agree when both exist)."""
+        values = [(source or {}).get(key) for source in (self.eval, self.baseline)]
+        return next((v for v in values if v is not None), None)
+
+    @property
+    def primary(self) -> str | None:
+        """The primary metric: eval.json's, else baseline.json's, else the first dev metric."""
+        dev = next((r["dev"] for r in self.metrics or [] if isinstance(r.get("dev"), dict)), {})
+        return self._first("primary_metric") or next(iter(dev), None)
+
+    @property
+    def higher_is_better(self) -> bool:
+        """The primary metric's direction (higher unless a results file says otherwise)."""
+        return self._first("higher_is_better") is not False
+
+
+def write_report(run_dir: Path) -> Path:
+    """Render `<run_dir>/report.html` (atomically) from the run's files; return its path."""
+    run = RunDir(Path(run_dir))
+    tmp = run.report.with_name(f".{run.report.name}.tmp-{os.getpid()}")
+    tmp.write_text(render_report(load_inputs(run)), encoding="utf-8")
+    os.replace(tmp, run.report)
+    return run.report
+
+
+def load_inputs(run: RunDir) -> Inputs:
+    """Read the run: config.yaml is required, the rest may be missing or unreadable."""
+    if not run.config.is_file():
+        raise FileNotFoundError(f"{run.config}: missing, so {run.path} is not a run directory")
+    config = yaml.safe_load(run.config.read_text(encoding="utf-8"))
+    inputs = Inputs(run, config if isinstance(config, dict) else {})
+    inputs.baseline = _read_json(run.baseline, inputs.notes)
+    inputs.eval = _read_json(run.eval, inputs.notes)
+    inputs.check = _read_json(run.check_report, inputs.notes)
+    inputs.metrics = _read_jsonl(run.metrics, inputs.notes)
+    return inputs
+
+
+def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        notes.append(f"{path.name} could not be read ({err}); it is left out.")
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read_jsonl(path: Path, notes: list[str]) -> list[dict[str, Any]] | None:
+    """The metric records; bad lines (a run killed mid-write leaves half a line) are skipped."""
+    if not path.is_file():
+        return None
+    records, bad = [], 0
+    for line in filter(str.strip, path.read_text(encoding="utf-8", errors="replace").splitlines()):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            bad += 1
+    if bad:
+        notes.append(f"{path.name}: {bad} unreadable line(s) skipped.")
+    return [r for r in records if isinstance(r, dict)]
+
+
+def _dig(mapping: Any, dotted: str) -> Any:
+    """`mapping["a"]["b"]` for "a.b", or None: the report renders files of any hone version."""
+    for key in dotted.split("."):
+        mapping = mapping.get(key) if isinstance(mapping, dict) else None
+    return mapping
+
+
+def _record(run: RunDir) -> RunRecord | None:
+    """The run's registry row, if `<runs_dir>/registry.sqlite` exists and knows the run."""
+    db = run.path.parent / "registry.sqlite"
+    if not db.is_file():
+        return None  # reporting must not create a registry
+    try:
+        return Registry(db).get(run.name)
+    except (sqlite3.Error, RuntimeError):
+        return None
+
+
+def _e(value: Any) -> str:
+    """Escape any value for HTML text or attributes; lists read as comma-separated."""
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(map(str, value)) or "(none)"
+    return "—" if value is None else escape(str(value))
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _metric(value: Any) -> str:
+    number = _num(value)
+    return "—" if number is None else f"{number:.3f}"
+
+
+def _duration(seconds: Any) -> str:
+    """A time in the unit that reads best: 4.2 s, 12.3 ms, 8 µs."""
+    value = _num(seconds)
+    if value is None or not math.isfinite(value):
+        return "—"
+    scale, unit = next(((s, u) for s, u in ((1, "s"), (1e-3, "ms")) if value >= s), (1e-6, "µs"))
+    return f"{value / scale:.3g} {unit}"
+
+
+def _row(values: Sequence[str], numeric: set[int], tag: str = "td", attrs: str = "") -> str:
+    """One table row of already-escaped cells; columns in `numeric` are right-aligned."""
+    cells = [f"<{tag}{' class=num' * (i in numeric)}>{v}</{tag}>" for i, v in enumerate(values)]
+    return f"<tr{attrs}>{''.join(cells)}</tr>"
+
+
+def _table(headers: Sequence[str], rows: Iterable[str | Sequence[str]], numeric: set[int]) -> str:
+    """An HTML table; each row is a list of escaped cells or an already-rendered `<tr>`."""
+    body = "".join(r if isinstance(r, str) else _row(r, numeric) for r in rows)
+    head = _row([escape(h) for h in headers], numeric, tag="th")
+    return f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"
+
+
+def _missing(inputs: Inputs, filename: str) -> str:
+    command = INPUTS[filename][1].format(config=inputs.run.config, run=inputs.run.path)
+    return (f'<p class="missing"><code>{escape(filename)}</code> is missing; create it with '
+            f"<code>{escape(command)}</code>.</p>")
+
+
+def _note(html_text: str) -> str:
+    return f'<p class="note">{html_text}</p>'
+
+
+def _img(b64: str, alt: str) -> str:
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _header(inputs: Inputs) -> str:
+    cfg, record = inputs.config, _record(inputs.run)
+    guess = "evaluated" if inputs.eval else "trained" if inputs.run.model.exists() else "no model"
+    status = record.status if record else guess  # only the registry knows "killed", "failed"
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    fields = [("task", cfg.get("task")), ("model", _dig(cfg, "model.name")),
+              ("method", _dig(cfg, "model.method")), ("status", status),
+              ("date", record and (record.finished or record.created)), ("report", generated)]
+    meta = "".join(f"<span><b>{k}</b> {_e(v)}</span>" for k, v in fields if v is not None)
+    notes = "".join(_note(_e(n)) for n in inputs.notes)
+    return f'<h1>{_e(inputs.name)}</h1><div class="meta">{meta}</div>{notes}'
+
+
+def _verdict(inputs: Inputs) -> str:
+    """The verdict box: green when the tuned model beats the best baseline, amber otherwise."""
+    if inputs.eval is None:
+        return f'<div class="verdict warn">No verdict yet.</div>{_missing(inputs, "eval.json")}'
+    cmp = inputs.eval.get("comparison") or {}
+    text = inputs.eval.get("verdict") or "No comparison with a baseline was recorded."
+    detail = ""
+    if cmp:  # the scores behind the verdict sentence, which already states gain and interval
+        detail = (f'<div class="detail">{_e(inputs.primary)}: tuned '
+                  f'{_metric(cmp.get("tuned_score"))} vs {_e(cmp.get("baseline"))} '
+                  f'{_metric(cmp.get("baseline_score"))} on {_e(inputs.eval.get("n"))} '
+                  "test examples.</div>")
+    kind = "good" if cmp.get("better") is True else "warn"
+    return f'<div class="verdict {kind}"><b>Verdict.</b> {_e(text)}{detail}</div>'
+
+
+Contender = tuple[str, dict[str, Any], dict[str, Any], bool]  # name, metrics, cost, is_tuned
+
+
+def _contenders(inputs: Inputs) -> list[Contender]:
+    """Every baseline that baseline.json or eval.json knows, then the tuned model."""
+    stored = _dig(inputs.baseline, "baselines") or {}
+    eval_costs = _dig(inputs.eval, "cost.baselines") or {}
+    compared = _dig(inputs.eval, "comparison.baseline")
+    rows: list[Contender] = []
+    for name in dict.fromkeys([*stored, *eval_costs, *filter(None, [compared])]):
+        metrics = dict(_dig(stored, f"{name}.metrics") or {})
+        if name == compared and inputs.primary and inputs.primary not in metrics:
+            metrics[inputs.primary] = _dig(inputs.eval, "comparison.baseline_score")
+        cost = eval_costs.get(name) or _dig(stored, f"{name}.cost") or {}
+        rows.append((str(name), metrics, cost, False))
+    if inputs.eval is not None:
+        tuned_cost = _dig(inputs.eval, "cost.tuned") or {}
+        rows.append(("tuned", inputs.eval.get("metrics") or {}, tuned_cost, True))
+    return rows
+
+
+def _comparison(inputs: Inputs) -> str:
+    files = ("baseline.json", "eval.json")
+    notices = "".join(_missing(inputs, f) for f in files if inputs.missing(f))
+    rows, primary = _contenders(inputs), inputs.primary
+    if not rows:
+        return notices
+    others = sorted({k for _, m, _, _ in rows for k in m} - {primary})
+    columns = [c for c in [primary, *others] if c]
+    scores = [v for _, m, _, _ in rows if (v := _num(m.get(primary))) is not None]
+    best = (max if inputs.higher_is_better else min)(scores) if scores else None
+    best_baseline = _dig(inputs.baseline, "best") or _dig(inputs.eval, "comparison.baseline")
+    headers = ["model", *[f"{c} (primary)" if c == primary else c for c in columns],
+               "latency / example", "time / 1,000 predictions"]
+    body = [_contender_row(r, columns, best, best_baseline) for r in rows]
+    return notices + _table(headers, body, set(range(1, len(headers)))) + _cost_note(inputs)
+
+
+def _contender_row(row: Contender, columns: list[str], best: float | None, best_base: Any) -> str:
+    """One model's row: name, metrics (the best primary score in bold), latency, cost."""
+    name, metrics, cost, tuned = row
+    label = _e(name) + ('<span class="tag">best baseline</span>' if name == best_base else "")
+    cells = [label]
+    for column in columns:
+        value = _metric(metrics.get(column))
+        strong = column == columns[0] and best is not None and _num(metrics.get(column)) == best
+        cells.append(f"<b>{value}</b>" if strong else value)
+    latency = _num(cost.get("latency_ms"))
+    cells += [_duration(None if latency is None else latency / 1e3),
+              _duration(cost.get("per_1000_s"))]
+    return _row(cells, set(range(1, len(cells))), attrs=" class=tuned" if tuned else "")
+
+
+def _cost_note(inputs: Inputs) -> str:
+    tuned, timed = _dig(inputs.eval, "cost.tuned") or {}, ""
+    if tuned.get("device"):
+        timed = (f"The tuned model was timed on {_e(tuned['device'])}, "
+                 f"batch size {_e(tuned.get('batch_size'))}. ")
+    return _note(f"{timed}Best primary score in bold.")
+
+
+def _curves(inputs: Inputs) -> str:
+    records, metric = inputs.metrics or [], inputs.primary
+    loss = plots.training_loss(records)
+    parts = [_img(loss, "training loss by step") if loss else _note("No training loss logged.")]
+    dev = plots.dev_metric(records, metric, inputs.higher_is_better) if metric else None
+    parts.append(_img(dev, f"dev {metric} by step") if dev else
+                 _note(f"No dev evaluations of {_e(metric)} were logged."))
+    return "".join(parts)
+
+
+def _confusion(inputs: Inputs) -> str:
+    confusion = _dig(inputs.eval, "confusion")
+    if not confusion:
+        return _note("No confusion matrix for this run (multi-label, or not a classifier).")
+    png = plots.confusion_matrix(list(map(str, confusion["labels"])), confusion["matrix"])
+    return _img(png, "confusion matrix")
+
+
+def _per_class(inputs: Inputs) -> str:
+    per_class = _dig(inputs.eval, "per_class") or {}
+    rows = [[_e(label), _metric(s.get("precision")), _metric(s.get("recall")),
+             _metric(s.get("f1")), _e(s.get("support"))] for label, s in per_class.items()]
+    if not rows:
+        return _note("No per-class breakdown was recorded.")
+    return _table(["label", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4})
+
+
+def _where(item: dict[str, Any]) -> str:
+    source, line = item.get("source"), item.get("line")
+    return _e(source if line is None else f"{source}:{line}") if source else "(dataset)"
+
+
+def _clip(text: Any) -> str:
+    """The text cut to TEXT_LIMIT characters (before escaping, so no entity is cut in half)."""
+    text = str(text)
+    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT].rstrip() + "…"
+
+
+def _worst(inputs: Inputs) -> str:
+    worst = _dig(inputs.eval, "worst") or []
+    if not worst:
+        return _note("No wrong predictions were recorded.")
+    rows = [[f'<div class="text">{_e(_clip(item.get("text", "")))}</div>', _e(item.get("gold")),
+             _e(item.get("predicted")), _metric(item.get("confidence")), _where(item)]
+            for item in worst[:MAX_WORST]]
+    more = _note(f"Showing {MAX_WORST} of {len(worst)}.") if len(worst) > MAX_WORST else ""
+    return _table(["text", "gold", "predicted", "confidence", "source"], rows, {3}) + more
+
+
+def _data_check(inputs: Inputs) -> str:
+    check = inputs.check or {}
+    counts = check.get("counts") or {}
+    parts = [f"<p><b>{_e(counts.get('error', 0))}</b> error(s), "
+             f"<b>{_e(counts.get('warning', 0))}</b> warning(s).</p>"]
+    by_category = sorted((check.get("by_category") or {}).items(),
+                         key=lambda kv: -(_num(kv[1]) or 0))
+    if by_category:
+        parts.append(_table(["category", "count"], [[_e(k), _e(v)] for k, v in by_category], {1}))
+    problems = check.get("problems") or []
+    rows = [[_e(p.get("severity")), _e(p.get("category")), _where(p), _e(p.get("field")),
+             _e(p.get("message"))] for p in problems[:MAX_PROBLEMS]]
+    if rows:
+        parts.append(_table(["severity", "category", "where", "field", "message"], rows, set()))
+    if len(problems) > MAX_PROBLEMS:
+        parts.append(_note(f"… and {len(problems) - MAX_PROBLEMS} more in data/check.json."))
+    return "".join(parts)
+
+
+# (title, the optional input it needs or None, renderer), in page order.
+SECTIONS: list[tuple[str, str | None, Callable[[Inputs], str]]] = [
+    ("Baselines vs tuned model", None, _comparison),
+    ("Training curves", "metrics.jsonl", _curves),
+    ("Confusion matrix", "eval.json", _confusion),
+    ("Per-class precision, recall and F1", "eval.json", _per_class),
+    ("Examples the model gets wrong", "eval.json", _worst),
+    ("Data check", "data/check.json", _data_check),
+]
+
+
+def _section(title: str, needs: str | None, render: Callable[[Inputs], str], inputs: Inputs) -> str:
+    """One titled section; a missing input is named, malformed data breaks only this section."""
+    try:
+        body = _missing(inputs, needs) if needs and inputs.missing(needs) else render(inputs)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        body = f'<p class="missing">Could not draw this from the run files: {_e(repr(err))}</p>'
+    return f"<section><h2>{escape(title)}</h2>{body}</section>"
+
+
+def render_report(inputs: Inputs) -> str:
+    """The whole report page as one HTML string."""
+    sections = "".join(_section(*spec, inputs) for spec in SECTIONS)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>hone report: {_e(inputs.name)}</title><style>{CSS}</style></head>"
+            f"<body><main>{_header(inputs)}{_verdict(inputs)}{sections}</main></body></html>\n")

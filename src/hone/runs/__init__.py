@@ -1,0 +1,1 @@
+"""Run directories and the SQLite registry that indexes them."""

@@ -1,0 +1,88 @@
+"""The run directory: every file a run writes, by name, so no stage guesses a path.
+
+    runs/<name>/
+      config.yaml      resolved config (every default written out)
+      data/            split manifest (ids + hashes) and the data-check report
+      baseline.json    baseline metrics and test predictions
+      checkpoints/     resumable state: safetensors + JSON, COMPLETE marker last
+      model/           final weights (PEFT adapter or full model) + tokenizer + hone.json
+      metrics.jsonl    one line per logged step and per dev evaluation
+      eval.json        test metrics, breakdowns, worst examples, comparison with the best baseline
+      report.html      the human view
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def manifest(self) -> Path:
+        return self.data / "manifest.json"
+
+    @property
+    def check_report(self) -> Path:
+        return self.data / "check.json"
+
+    @property
+    def baseline(self) -> Path:
+        return self.path / "baseline.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def model(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def eval(self) -> Path:
+        return self.path / "eval.json"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    def create(self) -> RunDir:
+        self.data.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2, ensure_ascii=False, allow_nan=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

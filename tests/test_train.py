@@ -1,0 +1,127 @@
+"""Training: the loop learns, resumes exactly, stops cleanly on signals and refuses non-finite loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import hone
+from hone.train import checkpoint as ck
+from hone.train.loop import NonFiniteError, epoch_batches
+from hone.train.signals import Stopped
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    model_dir = run_dir / "model"
+    name = "adapter_model.safetensors" if (model_dir / "adapter_model.safetensors").exists() else "model.safetensors"
+    return load_file(str(model_dir / name))
+
+
+def test_epoch_batches_deterministic_and_complete() -> None:
+    lengths = [5, 50, 7, 30, 9, 12, 40, 3, 8, 22, 17]
+    a = epoch_batches(lengths, 3, seed=1, epoch=0)
+    assert a == epoch_batches(lengths, 3, seed=1, epoch=0)
+    assert a != epoch_batches(lengths, 3, seed=1, epoch=1)
+    assert sorted(i for b in a for i in b) == list(range(len(lengths)))
+
+
+@pytest.mark.parametrize("method", ["full", "freeze", "lora"])
+def test_training_learns_and_reload_predicts_the_same(config_dict: dict, method: str) -> None:
+    config_dict["model"]["method"] = method
+    config_dict["train"]["lr"] = {"full": 3e-3, "freeze": 5e-3, "lora": 1e-2}[method]
+    config_dict["train"]["epochs"] = 6 if method != "full" else 4
+    run = hone.train(hone.load_config(config_dict), progress=False)
+    first = [line for line in (run.path / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert len(first) > 10
+    texts = ["invoice charge card payment", "order delivery package late", "password login reset email"]
+    before = run.predict(texts)
+    again = hone.Run(run.path).predict(texts)  # a fresh load from the run directory alone
+    assert [p["labels"] for p in before] == [p["labels"] for p in again]
+    assert [p["confidence"] for p in before] == pytest.approx([p["confidence"] for p in again], abs=1e-5)
+    if method != "freeze":  # head-only on a random tiny body cannot be expected to separate classes
+        assert [p["label"] for p in before] == ["billing", "shipping", "account"]
+    if method == "lora":
+        assert (run.path / "model" / "adapter_config.json").is_file()
+        assert any("classifier" in k for k in _weights(run.path)), "the new head must be saved with the adapter"
+
+
+def test_resume_after_sigterm_reaches_identical_weights(config_dict: dict, tmp_path: Path) -> None:
+    config_dict["train"].update(epochs=2, eval_every=4, save_every=4)
+    config_dict["model"]["method"] = "lora"  # dropout in LoRA layers exercises the RNG restore
+    straight = hone.train(hone.load_config({**config_dict, "name": "straight"}), progress=False)
+
+    from hone.train import trainer
+
+    original = trainer._run
+
+    def interrupt_at_step_7(session, stop, bar, on_step):
+        def hook(s, record):
+            if record.step == 7:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return original(session, stop, bar, hook)
+
+    cfg = hone.load_config({**config_dict, "name": "resumed"})
+    trainer._run = interrupt_at_step_7
+    try:
+        with pytest.raises(Stopped) as stopped:
+            hone.train(cfg, progress=False)
+    finally:
+        trainer._run = original
+    assert stopped.value.exit_code == 128 + signal.SIGTERM
+    run_dir = cfg.runs_dir / "resumed"
+    assert ck.latest_checkpoint(run_dir / "checkpoints").name == "step-00000007"
+    assert [r.status for r in hone.runs(cfg.runs_dir) if r.name == "resumed"] == ["stopped"]
+    hone.train(cfg, resume=True, progress=False)
+    a, b = _weights(straight.path), _weights(run_dir)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert _losses(straight.path) == _losses(run_dir)
+
+
+def _losses(run_dir: Path) -> list[tuple]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r.get("loss"), r.get("lr"), json.dumps(r.get("dev"))) for r in rows]
+
+
+def test_resume_refuses_changed_data(config_dict: dict, dataset: Path) -> None:
+    config_dict["train"].update(max_steps=3, save_every=1)
+    cfg = hone.load_config(config_dict)
+    hone.train(cfg, progress=False)
+    with dataset.open("a") as fh:
+        fh.write('{"text": "a brand new invoice charge row", "label": "billing"}\n')
+    with pytest.raises(RuntimeError, match=f"{dataset.name}.* changed since"):
+        hone.train(cfg, resume=True, progress=False)
+
+
+def test_rerun_without_resume_refuses_to_overwrite(config_dict: dict) -> None:
+    config_dict["train"].update(max_steps=2)
+    cfg = hone.load_config(config_dict)
+    hone.train(cfg, progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        hone.train(cfg, progress=False)
+
+
+def test_non_finite_loss_stops_the_run(config_dict: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hone.tasks.classify import ClassifyTask
+
+    real = ClassifyTask.loss
+    calls = {"n": 0}
+
+    def poisoned(self, model, batch):
+        calls["n"] += 1
+        loss = real(self, model, batch)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(ClassifyTask, "loss", poisoned)
+    cfg = hone.load_config(config_dict)
+    with pytest.raises(NonFiniteError, match="loss is nan at step 3"):
+        hone.train(cfg, progress=False)
+    assert [r.status for r in hone.runs(cfg.runs_dir)] == ["failed"]
+    assert not (cfg.runs_dir / "t" / "model").exists()
