@@ -6,10 +6,12 @@ cheaper alternatives, and serve it.
     run.predict(["my invoice is wrong"])
 """
 
-# The stage packages share names with API verbs (hone.train, hone.evaluate, hone.report). Python binds
-# a subpackage onto its parent when first imported, so import them before the verbs: the verbs win.
+# Stage packages share names with API verbs (baseline, train, evaluate, report, runs). Python binds a
+# subpackage onto its parent when first imported, so import them before the verbs: the verbs win.
+import hone.baseline
 import hone.evaluate
 import hone.report
+import hone.runs
 import hone.train  # noqa: F401
 from hone.api import Run, baseline, check, demo, evaluate, init_config, predict, prepare, report, runs, train, tune
 from hone.config import ConfigError, HoneConfig, load_config

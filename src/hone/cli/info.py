@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,8 @@ from rich.table import Table
 
 from hone.cli.errors import friendly_errors
 
-out = Console(highlight=False)
+# Wide enough for the runs table even when piped (rich falls back to 80 columns there).
+out = Console(highlight=False, width=max(140, shutil.get_terminal_size().columns))
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +42,7 @@ def runs(runs_dir: Annotated[Path, typer.Option("--dir", help="The runs director
     for r in records:
         score = f"{r.score:.4f}" if r.score is not None else "-"
         colour = {"finished": "green", "running": "cyan", "stopped": "yellow"}.get(r.status, "red")
-        table.add_row(r.name, r.task, r.model, r.method, f"[{colour}]{r.status}[/]", r.primary_metric or "-", score,
+        table.add_row(r.name, r.task, Path(r.model).name, r.method, f"[{colour}]{r.status}[/]", r.primary_metric or "-", score,
                       (r.created or "")[:19], (r.finished or "-")[:19])
     out.print(table)
 

@@ -29,7 +29,7 @@ TEXT_LIMIT, MAX_WORST, MAX_PROBLEMS = 300, 50, 20  # characters per text; rows s
 INPUTS = {
     "baseline.json": ("baseline", "hone baseline {config}"),
     "metrics.jsonl": ("metrics", "hone train {config}"),
-    "eval.json": ("eval", "hone evaluate {run}"),
+    "eval.json": ("eval", "hone eval {run}"),
     "data/check.json": ("check", "hone check {config}"),
 }
 

@@ -44,7 +44,11 @@ def set_threads(threads: int | None) -> None:
 
 def make_accelerator(precision: str):  # noqa: ANN201 - accelerate is imported lazily
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
+    # Accelerate keeps one process-wide state; a second run in the same process (the Python API, a
+    # notebook) may want another precision. Reset it, keeping the distributed part (PartialState).
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(mixed_precision=choose_precision(precision), cpu=not torch.cuda.is_available())
 
 
