@@ -33,7 +33,9 @@ def make_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
     for i in range(n):
         label = list(TOPICS)[i % len(TOPICS)]
         words = [rng.choice(TOPICS[label].split()) for _ in range(rng.randint(3, 10))]
-        filler = [rng.choice(["the", "my", "is", "not", "please", "help", "i", "was"]) for _ in range(rng.randint(0, 4))]
+        filler = [
+            rng.choice(["the", "my", "is", "not", "please", "help", "i", "was"]) for _ in range(rng.randint(0, 4))
+        ]
         mixed = words + filler
         rng.shuffle(mixed)
         rows.append({"text": " ".join(mixed) + f" {i}", "label": label})

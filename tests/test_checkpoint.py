@@ -13,15 +13,23 @@ from hone.train import checkpoint as ck
 
 def _ckpt(step: int) -> ck.Checkpoint:
     weights = {"w": torch.full((3, 2), float(step)), "b": torch.arange(4.0)}
-    optimizer = {"state": {0: {"step": torch.tensor(float(step)), "exp_avg": torch.ones(3, 2)}},
-                 "param_groups": [{"lr": 0.1, "params": [0], "betas": [0.9, 0.999]}]}
+    optimizer = {
+        "state": {0: {"step": torch.tensor(float(step)), "exp_avg": torch.ones(3, 2)}},
+        "param_groups": [{"lr": 0.1, "params": [0], "betas": [0.9, 0.999]}],
+    }
     return ck.Checkpoint(weights, optimizer, {"position": {"step": step}}, {"torch": torch.get_rng_state()})
 
 
 def test_round_trip_and_no_pickle(tmp_path: Path) -> None:
     path = ck.save_checkpoint(tmp_path, ck.checkpoint_name("step", 5), _ckpt(5))
     assert sorted(p.name for p in path.iterdir()) == [
-        "COMPLETE", "model.safetensors", "optimizer.json", "optimizer.safetensors", "rng.safetensors", "state.json"]
+        "COMPLETE",
+        "model.safetensors",
+        "optimizer.json",
+        "optimizer.safetensors",
+        "rng.safetensors",
+        "state.json",
+    ]
     loaded = ck.load_checkpoint(path)
     assert torch.equal(loaded.weights["w"], torch.full((3, 2), 5.0))
     assert loaded.optimizer["param_groups"][0]["lr"] == 0.1

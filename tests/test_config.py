@@ -37,7 +37,9 @@ def test_wrong_value_names_key_and_input() -> None:
 
 
 def test_set_overrides_parse_yaml_values(tmp_path: Path) -> None:
-    cfg = load_config({"data": {"train": "x"}}, ["train.lr=3e-5", "model.method=lora", "data.labels=[a, b]", "train.max_steps=7"])
+    cfg = load_config(
+        {"data": {"train": "x"}}, ["train.lr=3e-5", "model.method=lora", "data.labels=[a, b]", "train.max_steps=7"]
+    )
     assert cfg.train.lr == pytest.approx(3e-5)
     assert cfg.model.method == "lora" and cfg.data.labels == ["a", "b"] and cfg.train.max_steps == 7
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):

@@ -163,10 +163,7 @@ def _write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 def _base_rows(n: int = 12) -> list[tuple[str, str]]:
-    return [
-        (f"distinct sentence {i} about {'cats' if i % 2 else 'dogs'}", "ab"[i % 2])
-        for i in range(n)
-    ]
+    return [(f"distinct sentence {i} about {'cats' if i % 2 else 'dogs'}", "ab"[i % 2]) for i in range(n)]
 
 
 def _warnings(result: CheckResult, category: str) -> list[tuple[int | None, str]]:
@@ -196,12 +193,8 @@ def test_duplicates_near_duplicates_and_conflicts(tmp_path: Path) -> None:
 
 def test_leakage_from_test_and_dev_files(tmp_path: Path) -> None:
     train = _write_jsonl(tmp_path / "train.jsonl", _base_rows())
-    test = _write_jsonl(
-        tmp_path / "test.jsonl", [("new one", "a"), ("Distinct sentence 3 about CATS.", "b")]
-    )
-    dev = _write_jsonl(
-        tmp_path / "dev.jsonl", [("distinct sentence 0 about dogs", "a"), ("other", "b")]
-    )
+    test = _write_jsonl(tmp_path / "test.jsonl", [("new one", "a"), ("Distinct sentence 3 about CATS.", "b")])
+    dev = _write_jsonl(tmp_path / "dev.jsonl", [("distinct sentence 0 about dogs", "a"), ("other", "b")])
     result = check_data(_config(train, test=test, dev=dev))
     leaks = [(p.source, p.line, p.message) for p in result.warnings() if p.category == P.LEAKAGE]
     assert [(src, line) for src, line, _ in leaks] == [(str(test), 2), (str(dev), 1)]
@@ -242,9 +235,7 @@ def _tokenizer() -> Any:
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
     )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", model_max_length=8
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", model_max_length=8)
 
 
 def test_truncation(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -125,10 +125,7 @@ def test_csv_multiline_fields_report_start_lines(tmp_path: Path) -> None:
 
 
 def test_csv_defects(tmp_path: Path) -> None:
-    data = (
-        b'text,label\nfine,a\nmore,b,c\nfew\n"bad"quote,a\ncaf\xe9,b\n"multi\nbad \xff",a\n'
-        b'end,b\n"open,a\nrest,b\n'
-    )
+    data = b'text,label\nfine,a\nmore,b,c\nfew\n"bad"quote,a\ncaf\xe9,b\n"multi\nbad \xff",a\nend,b\n"open,a\nrest,b\n'
     items = _items(_write(tmp_path / "d.csv", data))
     got = [(i.line, i.category if isinstance(i, Problem) else None) for i in items]
     assert got == [

@@ -43,9 +43,7 @@ def test_same_seed_same_split_whatever_the_order() -> None:
     first = split_examples(examples, 0.2, 0.1, stratify=True, seed=7)
     second = split_examples(shuffled, 0.2, 0.1, stratify=True, seed=7)
     assert _membership(first) == _membership(second)
-    assert [ex.line for ex in second["train"]] == [
-        ex.line for ex in shuffled if ex in second["train"]
-    ]
+    assert [ex.line for ex in second["train"]] == [ex.line for ex in shuffled if ex in second["train"]]
     other = split_examples(examples, 0.2, 0.1, stratify=True, seed=8)
     assert _membership(other) != _membership(first)
 
@@ -89,9 +87,7 @@ def test_near_identical_texts_share_a_split() -> None:
 
 def test_custom_group_key() -> None:
     examples = _examples({"a": 50, "b": 50})
-    splits = split_examples(
-        examples, 0.5, 0.0, stratify=True, seed=2, key=lambda ex: str(ex.line % 2)
-    )
+    splits = split_examples(examples, 0.5, 0.0, stratify=True, seed=2, key=lambda ex: str(ex.line % 2))
     assert Counter(ex.line % 2 for ex in splits["test"]) == {0: 25, 1: 25}
 
 

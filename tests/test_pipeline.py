@@ -46,7 +46,7 @@ def test_cli_end_to_end(tmp_path: Path, config_dict: dict) -> None:
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["train"]["batch_size"] == 16 and saved["train"]["warmup_ratio"] == 0.1  # every default written
     assert "finished" in _ok(["runs", "--dir", str(tmp_path / "runs")])
-    lines = _ok(["predict", str(run_dir)], stdin="my invoice charge on the card\n{\"text\": \"password reset login\"}\n")
+    lines = _ok(["predict", str(run_dir)], stdin='my invoice charge on the card\n{"text": "password reset login"}\n')
     predictions = [json.loads(line) for line in lines.splitlines()]
     assert [p["text"] for p in predictions] == ["my invoice charge on the card", "password reset login"]
     assert all(p["label"] in {"billing", "shipping", "account"} for p in predictions)
@@ -106,10 +106,19 @@ def test_multi_label(tmp_path: Path, config_dict: dict) -> None:
     assert isinstance(run.predict(["invoice charge"])[0]["labels"], list)
 
 
-def test_tune_is_three_lines(dataset: Path, tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tune_is_three_lines(
+    dataset: Path, tiny_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    run = hone.tune(dataset, task="classify", model__name=str(tiny_encoder), train__epochs=3, train__lr=3e-3,
-                    eval__bootstrap=100, baseline__methods="[majority]")
+    run = hone.tune(
+        dataset,
+        task="classify",
+        model__name=str(tiny_encoder),
+        train__epochs=3,
+        train__lr=3e-3,
+        eval__bootstrap=100,
+        baseline__methods="[majority]",
+    )
     assert (run.path / "report.html").is_file() and run.path.parent == tmp_path / "runs"
     assert run.predict(["invoice payment charge card"])[0]["label"] == "billing"
 

@@ -61,10 +61,8 @@ def test_start_finish_roundtrip(tmp_path: Path) -> None:
     reg.finish("a", "finished", "macro_f1", 0.8, "done")
     rec = reg.get("a")
     assert rec is not None
-    assert (rec.status, rec.primary_metric, rec.score, rec.message) == (
-        "finished", "macro_f1", 0.8, "done")
-    assert (rec.task, rec.model, rec.method, rec.run_dir) == (
-        "classify", "minilm", "lora", tmp_path / "a")
+    assert (rec.status, rec.primary_metric, rec.score, rec.message) == ("finished", "macro_f1", 0.8, "done")
+    assert (rec.task, rec.model, rec.method, rec.run_dir) == ("classify", "minilm", "lora", tmp_path / "a")
     assert rec.finished is not None and rec.finished >= rec.created
     assert reg.get("missing") is None
 
@@ -109,11 +107,14 @@ def test_schema_is_versioned_and_wal(tmp_path: Path) -> None:
 
 def test_sigkilled_run_shows_killed(tmp_path: Path) -> None:
     db = tmp_path / "registry.sqlite"
-    proc = _child(db, f"""
+    proc = _child(
+        db,
+        f"""
         reg.start("victim", "classify", "minilm", "lora", Path({str(tmp_path)!r}), "h")
         print("ready", flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     _wait_ready(proc)
     reg = Registry(db)
     assert reg.get("victim").status == "running"  # type: ignore[union-attr]
@@ -149,7 +150,9 @@ def test_running_on_another_host_is_not_judged(tmp_path: Path) -> None:
 
 def test_sigterm_handled_shows_stopped(tmp_path: Path) -> None:
     db = tmp_path / "registry.sqlite"
-    proc = _child(db, f"""
+    proc = _child(
+        db,
+        f"""
         def on_term(signum, frame):
             reg.finish("polite", "stopped", message="SIGTERM")
             sys.exit(0)
@@ -157,7 +160,8 @@ def test_sigterm_handled_shows_stopped(tmp_path: Path) -> None:
         reg.start("polite", "classify", "minilm", "lora", Path({str(tmp_path)!r}), "h")
         print("ready", flush=True)
         time.sleep(60)
-    """)
+    """,
+    )
     _wait_ready(proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0

@@ -18,8 +18,7 @@ from hone.runs.registry import Registry
 
 XSS = "<script>alert(1)</script>"
 LABELS = ["billing", "refund", "shipping", "R&D <team>"]
-VERDICT = ("Fine-tuning beats the best baseline (tfidf_lr) by +0.090 macro-F1 "
-           "(95% CI +0.040 to +0.140).")
+VERDICT = "Fine-tuning beats the best baseline (tfidf_lr) by +0.090 macro-F1 (95% CI +0.040 to +0.140)."
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -28,24 +27,46 @@ def _metrics(**extra: Any) -> dict[str, float]:
 
 
 def _eval(**overrides: Any) -> dict[str, Any]:
-    per_class = {label: {"precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 30}
-                 for label in LABELS}
-    worst = [{"text": f"please help {XSS} " + "x" * 600, "gold": "billing", "predicted": "refund",
-              "confidence": 0.93, "source": "tickets.jsonl", "line": 17},
-             {"text": "where is my parcel", "gold": "shipping", "predicted": LABELS[3],
-              "confidence": 0.61, "source": "tickets.jsonl", "line": 42}]
+    per_class = {label: {"precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 30} for label in LABELS}
+    worst = [
+        {
+            "text": f"please help {XSS} " + "x" * 600,
+            "gold": "billing",
+            "predicted": "refund",
+            "confidence": 0.93,
+            "source": "tickets.jsonl",
+            "line": 17,
+        },
+        {
+            "text": "where is my parcel",
+            "gold": "shipping",
+            "predicted": LABELS[3],
+            "confidence": 0.61,
+            "source": "tickets.jsonl",
+            "line": 42,
+        },
+    ]
     payload = {
-        "task": "classify", "primary_metric": "macro_f1", "higher_is_better": True, "n": 120,
+        "task": "classify",
+        "primary_metric": "macro_f1",
+        "higher_is_better": True,
+        "n": 120,
         "metrics": {"accuracy": 0.82, "macro_f1": 0.80, "micro_f1": 0.82},
         "per_class": per_class,
-        "confusion": {"labels": LABELS, "matrix": [[25, 3, 1, 1], [2, 26, 1, 1],
-                                                   [0, 1, 28, 1], [4, 0, 0, 26]]},
+        "confusion": {"labels": LABELS, "matrix": [[25, 3, 1, 1], [2, 26, 1, 1], [0, 1, 28, 1], [4, 0, 0, 26]]},
         "worst": worst,
-        "comparison": {"baseline": "tfidf_lr", "baseline_score": 0.71, "tuned_score": 0.80,
-                       "gain": 0.09, "ci95": [0.04, 0.14], "better": True},
-        "cost": {"tuned": {"latency_ms": 4.2, "per_1000_s": 4.2, "device": "cpu",
-                           "batch_size": 64},
-                 "baselines": {"tfidf_lr": {"latency_ms": 0.05, "per_1000_s": 0.05}}},
+        "comparison": {
+            "baseline": "tfidf_lr",
+            "baseline_score": 0.71,
+            "tuned_score": 0.80,
+            "gain": 0.09,
+            "ci95": [0.04, 0.14],
+            "better": True,
+        },
+        "cost": {
+            "tuned": {"latency_ms": 4.2, "per_1000_s": 4.2, "device": "cpu", "batch_size": 64},
+            "baselines": {"tfidf_lr": {"latency_ms": 0.05, "per_1000_s": 0.05}},
+        },
         "verdict": VERDICT,
     }
     return {**payload, **overrides}
@@ -53,43 +74,65 @@ def _eval(**overrides: Any) -> dict[str, Any]:
 
 def _baseline() -> dict[str, Any]:
     def entry(f1: float, latency_ms: float) -> dict[str, Any]:
-        return {"metrics": _metrics(macro_f1=f1),
-                "cost": {"latency_ms": latency_ms, "per_1000_s": latency_ms}}
+        return {"metrics": _metrics(macro_f1=f1), "cost": {"latency_ms": latency_ms, "per_1000_s": latency_ms}}
 
-    return {"primary_metric": "macro_f1", "higher_is_better": True, "n": 120, "best": "tfidf_lr",
-            "baselines": {"majority": entry(0.12, 0.01), "tfidf_lr": entry(0.71, 0.05),
-                          "embed_lr": entry(0.66, 3.1)},
-            "predictions": {"majority": ["PREDICTION-LIST"] * 120}}
+    return {
+        "primary_metric": "macro_f1",
+        "higher_is_better": True,
+        "n": 120,
+        "best": "tfidf_lr",
+        "baselines": {"majority": entry(0.12, 0.01), "tfidf_lr": entry(0.71, 0.05), "embed_lr": entry(0.66, 3.1)},
+        "predictions": {"majority": ["PREDICTION-LIST"] * 120},
+    }
 
 
 def _write_run(root: Path, name: str = "tickets", full: bool = True, **eval_overrides: Any) -> Path:
     run = root / name
     (run / "data").mkdir(parents=True)
-    config = {"name": f"{name} {XSS}", "task": "classify",
-              "model": {"name": "minilm", "method": "lora"}, "data": {"train": "tickets.jsonl"}}
+    config = {
+        "name": f"{name} {XSS}",
+        "task": "classify",
+        "model": {"name": "minilm", "method": "lora"},
+        "data": {"train": "tickets.jsonl"},
+    }
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     (run / "eval.json").write_text(json.dumps(_eval(**eval_overrides)))
     if not full:
         return run
     (run / "baseline.json").write_text(json.dumps(_baseline()))
-    lines = [{"step": s, "epoch": s / 40, "loss": 2.0 / (1 + s / 10), "lr": 4e-5,
-              "examples_per_s": 55.1} for s in range(10, 130, 10)]
-    lines += [{"step": s, "epoch": s / 40, "dev": {"macro_f1": 0.5 + s / 1000}}
-              for s in (40, 80, 120)]
+    lines = [
+        {"step": s, "epoch": s / 40, "loss": 2.0 / (1 + s / 10), "lr": 4e-5, "examples_per_s": 55.1}
+        for s in range(10, 130, 10)
+    ]
+    lines += [{"step": s, "epoch": s / 40, "dev": {"macro_f1": 0.5 + s / 1000}} for s in (40, 80, 120)]
     text = "\n".join(json.dumps(line) for line in lines) + '\n{"step": 130, "lo'  # torn last line
     (run / "metrics.jsonl").write_text(text)
-    problems = [{"category": "duplicate", "message": f"same text as line {i} {XSS}",
-                 "source": "tickets.jsonl", "line": i + 100, "field": "text",
-                 "severity": "warning"} for i in range(25)]
-    check = {"counts": {"error": 0, "warning": 25}, "by_category": {"duplicate": 25},
-             "problems": problems, "stats": {"rows": 600}}
+    problems = [
+        {
+            "category": "duplicate",
+            "message": f"same text as line {i} {XSS}",
+            "source": "tickets.jsonl",
+            "line": i + 100,
+            "field": "text",
+            "severity": "warning",
+        }
+        for i in range(25)
+    ]
+    check = {
+        "counts": {"error": 0, "warning": 25},
+        "by_category": {"duplicate": 25},
+        "problems": problems,
+        "stats": {"rows": 600},
+    }
     (run / "data" / "check.json").write_text(json.dumps(check))
     return run
 
 
 def _pngs(page: str) -> list[bytes]:
-    return [base64.b64decode(b64, validate=True)
-            for b64 in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+    return [
+        base64.b64decode(b64, validate=True)
+        for b64 in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    ]
 
 
 def _assert_png(data: bytes) -> None:
@@ -141,8 +184,11 @@ def test_report_with_only_config_and_eval(tmp_path: Path) -> None:
     assert VERDICT in page
     assert "<td>tfidf_lr" in page  # known from eval.json's comparison and costs
     assert "<td>tuned" in page
-    for command in [f"hone train {run / 'config.yaml'}", f"hone baseline {run / 'config.yaml'}",
-                    f"hone check {run / 'config.yaml'}"]:
+    for command in [
+        f"hone train {run / 'config.yaml'}",
+        f"hone baseline {run / 'config.yaml'}",
+        f"hone check {run / 'config.yaml'}",
+    ]:
         assert command in page
     assert len(_pngs(page)) == 1  # the confusion matrix; no curves without metrics.jsonl
     _assert_png(_pngs(page)[0])
@@ -152,13 +198,14 @@ def test_config_only_says_what_to_run(tmp_path: Path) -> None:
     run = _write_run(tmp_path, full=False)
     (run / "eval.json").unlink()
     page = write_report(run).read_text(encoding="utf-8")
-    assert "No verdict yet." in page and f"hone evaluate {run}" in page
+    assert "No verdict yet." in page and f"hone eval {run}" in page
 
 
 def test_multilabel_without_confusion_and_not_better(tmp_path: Path) -> None:
     comparison = {**_eval()["comparison"], "better": False}
-    run = _write_run(tmp_path, full=False, confusion=None, comparison=comparison,
-                     verdict="Fine-tuning does not beat tfidf_lr.")
+    run = _write_run(
+        tmp_path, full=False, confusion=None, comparison=comparison, verdict="Fine-tuning does not beat tfidf_lr."
+    )
     page = write_report(run).read_text(encoding="utf-8")
     assert 'class="verdict warn"' in page
     assert "No confusion matrix for this run" in page

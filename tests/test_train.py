@@ -64,6 +64,7 @@ def test_resume_after_sigterm_reaches_identical_weights(config_dict: dict, tmp_p
         def hook(s, record):
             if record.step == 7:
                 os.kill(os.getpid(), signal.SIGTERM)
+
         return original(session, stop, bar, hook)
 
     cfg = hone.load_config({**config_dict, "name": "resumed"})

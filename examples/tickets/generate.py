@@ -100,8 +100,22 @@ def _amount(rng: random.Random) -> str:
 
 
 def _date(rng: random.Random) -> str:
-    month = rng.choice(["January", "February", "March", "April", "May", "June", "July",
-                        "August", "September", "October", "November", "December"])
+    month = rng.choice(
+        [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ]
+    )
     day = rng.randint(1, 28)
     form = rng.randrange(9)
     if form == 0:
@@ -124,11 +138,43 @@ def _suffix(day: int) -> str:
 
 
 def _email(rng: random.Random) -> str:
-    first = rng.choice(["anna", "j.smith", "mike", "sara.k", "tomb", "lee", "priya", "dkowalski", "m.rossi",
-                        "chen.w", "olga", "sam", "rachel.g", "kofi", "nina", "pete", "lucia", "ahmed", "jo.b"])
+    first = rng.choice(
+        [
+            "anna",
+            "j.smith",
+            "mike",
+            "sara.k",
+            "tomb",
+            "lee",
+            "priya",
+            "dkowalski",
+            "m.rossi",
+            "chen.w",
+            "olga",
+            "sam",
+            "rachel.g",
+            "kofi",
+            "nina",
+            "pete",
+            "lucia",
+            "ahmed",
+            "jo.b",
+        ]
+    )
     num = rng.choice(["", "", str(rng.randint(1, 99)), str(rng.randint(1970, 2004))])
-    dom = rng.choice(["gmail.com", "outlook.com", "yahoo.com", "hotmail.co.uk", "icloud.com", "proton.me",
-                      "work-mail.com", "web.de", "mail.com"])
+    dom = rng.choice(
+        [
+            "gmail.com",
+            "outlook.com",
+            "yahoo.com",
+            "hotmail.co.uk",
+            "icloud.com",
+            "proton.me",
+            "work-mail.com",
+            "web.de",
+            "mail.com",
+        ]
+    )
     return f"{first}{num}@{dom}"
 
 
@@ -137,8 +183,9 @@ def _digits4(rng: random.Random) -> str:
 
 
 def _num_days(rng: random.Random) -> str:
-    return rng.choice(["3", "4", "5", "6", "7", "8", "10", "12", "14", "three", "four", "five", "six", "ten",
-                       "eleven", "two"])
+    return rng.choice(
+        ["3", "4", "5", "6", "7", "8", "10", "12", "14", "three", "four", "five", "six", "ten", "eleven", "two"]
+    )
 
 
 SLOTS: dict[str, object] = {
@@ -154,60 +201,291 @@ SLOTS: dict[str, object] = {
     "last4b": _digits4,
     "ndays": _num_days,
     "product": [
-        "wireless earbuds", "blue hoodie", "standing desk", "coffee grinder", "yoga mat", "phone case",
-        "running shoes", "desk lamp", "air fryer", "backpack", "kettle", "electric toothbrush", "rain jacket",
-        "bluetooth speaker", "office chair", "smart watch", "cast iron pan", "bedding set", "jigsaw puzzle",
-        "USB-C hub", "kids' bike helmet", "espresso machine", "winter boots", "travel mug", "monitor stand",
-        "vacuum cleaner", "linen shirt", "board game", "mechanical keyboard", "hair dryer", "plant pot set",
-        "camping tent", "noise cancelling headphones", "blender", "sunglasses", "leather wallet",
-        "baby monitor", "gaming mouse", "duvet", "set of wine glasses",
+        "wireless earbuds",
+        "blue hoodie",
+        "standing desk",
+        "coffee grinder",
+        "yoga mat",
+        "phone case",
+        "running shoes",
+        "desk lamp",
+        "air fryer",
+        "backpack",
+        "kettle",
+        "electric toothbrush",
+        "rain jacket",
+        "bluetooth speaker",
+        "office chair",
+        "smart watch",
+        "cast iron pan",
+        "bedding set",
+        "jigsaw puzzle",
+        "USB-C hub",
+        "kids' bike helmet",
+        "espresso machine",
+        "winter boots",
+        "travel mug",
+        "monitor stand",
+        "vacuum cleaner",
+        "linen shirt",
+        "board game",
+        "mechanical keyboard",
+        "hair dryer",
+        "plant pot set",
+        "camping tent",
+        "noise cancelling headphones",
+        "blender",
+        "sunglasses",
+        "leather wallet",
+        "baby monitor",
+        "gaming mouse",
+        "duvet",
+        "set of wine glasses",
     ],
-    "plan": ["Pro plan", "Premium membership", "annual subscription", "Plus plan", "family plan",
-             "monthly subscription", "Business plan", "membership"],
-    "courier": ["UPS", "FedEx", "DHL", "USPS", "Royal Mail", "the courier", "DPD", "Evri", "the delivery company",
-                "Canada Post", "PostNL", "the driver"],
-    "device": ["iPhone 12", "iPhone 14", "iPhone SE", "Pixel 7", "Galaxy S22", "Samsung A52", "iPad", "OnePlus 9",
-               "Moto G", "my work laptop", "a Chromebook", "MacBook", "Windows 11 PC", "Android tablet"],
+    "plan": [
+        "Pro plan",
+        "Premium membership",
+        "annual subscription",
+        "Plus plan",
+        "family plan",
+        "monthly subscription",
+        "Business plan",
+        "membership",
+    ],
+    "courier": [
+        "UPS",
+        "FedEx",
+        "DHL",
+        "USPS",
+        "Royal Mail",
+        "the courier",
+        "DPD",
+        "Evri",
+        "the delivery company",
+        "Canada Post",
+        "PostNL",
+        "the driver",
+    ],
+    "device": [
+        "iPhone 12",
+        "iPhone 14",
+        "iPhone SE",
+        "Pixel 7",
+        "Galaxy S22",
+        "Samsung A52",
+        "iPad",
+        "OnePlus 9",
+        "Moto G",
+        "my work laptop",
+        "a Chromebook",
+        "MacBook",
+        "Windows 11 PC",
+        "Android tablet",
+    ],
     "browser": ["Chrome", "Firefox", "Safari", "Edge", "Brave", "Chrome on Android", "Safari on iPhone"],
     "appver": ["4.2.1", "4.3", "5.0.2", "the latest version", "version 3.9", "v5.1", "the newest update"],
     "error": [
-        "error 500", "a 500 error", "Error 502 Bad Gateway", "a 403 Forbidden page", "'Something went wrong'",
-        "a blank white screen", "'Unexpected error, please try again later'", "error code E-1023",
-        "'Internal server error'", "an error 404", "a grey page with 'oops'", "error 0x80", "'Request timed out'",
-        "'null' in a red box", "a spinning wheel that never stops",
+        "error 500",
+        "a 500 error",
+        "Error 502 Bad Gateway",
+        "a 403 Forbidden page",
+        "'Something went wrong'",
+        "a blank white screen",
+        "'Unexpected error, please try again later'",
+        "error code E-1023",
+        "'Internal server error'",
+        "an error 404",
+        "a grey page with 'oops'",
+        "error 0x80",
+        "'Request timed out'",
+        "'null' in a red box",
+        "a spinning wheel that never stops",
     ],
-    "app": ["the app", "your app", "the iOS app", "the Android app", "the website", "your site", "the mobile app",
-            "the desktop site", "the web app"],
-    "rel": ["wife", "husband", "partner", "dad", "mum", "mother", "father", "son", "daughter", "flatmate",
-            "grandmother", "boss", "colleague", "sister", "brother"],
-    "company": ["Brightline Ltd", "our company", "Hollis & Park LLP", "my employer", "Kestrel Design GmbH",
-                "Northgate Dental", "the school", "our charity"],
-    "city": ["Leeds", "Toronto", "Austin", "Dublin", "Lyon", "Munich", "Rotterdam", "Denver", "Glasgow", "Perth",
-             "Boston", "Cork", "Vancouver", "Manchester", "Portland"],
-    "country": ["Canada", "Ireland", "Norway", "Switzerland", "Australia", "the Channel Islands", "Mexico",
-                "Iceland", "Poland", "Japan"],
-    "agent": ["Maria", "Josh", "Aisha", "Tom from the chat", "Daniel", "the lady on the phone", "Kenji",
-              "your agent Sophie", "Luis", "whoever answered the chat on Tuesday"],
-    "event": ["a birthday", "a wedding", "Christmas", "our trip", "my exam", "a client meeting",
-              "the weekend", "my daughter's party", "Mother's Day", "a conference"],
-    "name": ["Anna", "Mike", "J. Smith", "Priya", "Tom", "Lucia", "Dave", "Kofi", "Sarah", "Olga", "Chen",
-             "Rachel", "Ahmed", "Nina", "Pete", "Margaret", "B. Okafor", "Sam", "Helen", "Raj"],
+    "app": [
+        "the app",
+        "your app",
+        "the iOS app",
+        "the Android app",
+        "the website",
+        "your site",
+        "the mobile app",
+        "the desktop site",
+        "the web app",
+    ],
+    "rel": [
+        "wife",
+        "husband",
+        "partner",
+        "dad",
+        "mum",
+        "mother",
+        "father",
+        "son",
+        "daughter",
+        "flatmate",
+        "grandmother",
+        "boss",
+        "colleague",
+        "sister",
+        "brother",
+    ],
+    "company": [
+        "Brightline Ltd",
+        "our company",
+        "Hollis & Park LLP",
+        "my employer",
+        "Kestrel Design GmbH",
+        "Northgate Dental",
+        "the school",
+        "our charity",
+    ],
+    "city": [
+        "Leeds",
+        "Toronto",
+        "Austin",
+        "Dublin",
+        "Lyon",
+        "Munich",
+        "Rotterdam",
+        "Denver",
+        "Glasgow",
+        "Perth",
+        "Boston",
+        "Cork",
+        "Vancouver",
+        "Manchester",
+        "Portland",
+    ],
+    "country": [
+        "Canada",
+        "Ireland",
+        "Norway",
+        "Switzerland",
+        "Australia",
+        "the Channel Islands",
+        "Mexico",
+        "Iceland",
+        "Poland",
+        "Japan",
+    ],
+    "agent": [
+        "Maria",
+        "Josh",
+        "Aisha",
+        "Tom from the chat",
+        "Daniel",
+        "the lady on the phone",
+        "Kenji",
+        "your agent Sophie",
+        "Luis",
+        "whoever answered the chat on Tuesday",
+    ],
+    "event": [
+        "a birthday",
+        "a wedding",
+        "Christmas",
+        "our trip",
+        "my exam",
+        "a client meeting",
+        "the weekend",
+        "my daughter's party",
+        "Mother's Day",
+        "a conference",
+    ],
+    "name": [
+        "Anna",
+        "Mike",
+        "J. Smith",
+        "Priya",
+        "Tom",
+        "Lucia",
+        "Dave",
+        "Kofi",
+        "Sarah",
+        "Olga",
+        "Chen",
+        "Rachel",
+        "Ahmed",
+        "Nina",
+        "Pete",
+        "Margaret",
+        "B. Okafor",
+        "Sam",
+        "Helen",
+        "Raj",
+    ],
 }
-PER_TICKET = {"order", "order2", "amount", "amount2", "date", "date2", "email", "email2", "last4", "last4b", "ndays",
-              "product", "plan", "courier", "device", "browser", "appver", "error", "app", "rel", "company", "city",
-              "country", "agent", "event", "name"}
+PER_TICKET = {
+    "order",
+    "order2",
+    "amount",
+    "amount2",
+    "date",
+    "date2",
+    "email",
+    "email2",
+    "last4",
+    "last4b",
+    "ndays",
+    "product",
+    "plan",
+    "courier",
+    "device",
+    "browser",
+    "appver",
+    "error",
+    "app",
+    "rel",
+    "company",
+    "city",
+    "country",
+    "agent",
+    "event",
+    "name",
+}
 
 # ---------------------------------------------------------------------------
 # Wrappers shared by every class.
 # ---------------------------------------------------------------------------
 
-GREETINGS = ["Hi", "Hello", "Hey", "Hi there", "Hello support", "Dear support team", "Good morning",
-             "Good afternoon", "Hi team", "Hiya", "Hello,", "Dear Sir or Madam,", "Hi all", "Hey guys",
-             "Evening", "Hi, hope you're well."]
-SIGNOFFS = ["Thanks", "Thank you", "Thanks in advance", "Cheers", "Regards, {name}", "Best, {name}",
-            "Kind regards, {name}", "- {name}", "Many thanks, {name}", "Appreciate it", "Thx", "Thanks so much!",
-            "Thank you for your help.", "Looking forward to hearing from you.", "Have a nice day", "Ta",
-            "Cheers, {name}", "Thanks, {name}"]
+GREETINGS = [
+    "Hi",
+    "Hello",
+    "Hey",
+    "Hi there",
+    "Hello support",
+    "Dear support team",
+    "Good morning",
+    "Good afternoon",
+    "Hi team",
+    "Hiya",
+    "Hello,",
+    "Dear Sir or Madam,",
+    "Hi all",
+    "Hey guys",
+    "Evening",
+    "Hi, hope you're well.",
+]
+SIGNOFFS = [
+    "Thanks",
+    "Thank you",
+    "Thanks in advance",
+    "Cheers",
+    "Regards, {name}",
+    "Best, {name}",
+    "Kind regards, {name}",
+    "- {name}",
+    "Many thanks, {name}",
+    "Appreciate it",
+    "Thx",
+    "Thanks so much!",
+    "Thank you for your help.",
+    "Looking forward to hearing from you.",
+    "Have a nice day",
+    "Ta",
+    "Cheers, {name}",
+    "Thanks, {name}",
+]
 RAMBLE = [
     "I've been shopping with you for years and never had a problem before.",
     "Sorry for the long message, I'll try to explain.",
@@ -224,15 +502,36 @@ RAMBLE = [
     "I'll keep it as short as I can.",
     "Hope your week is going better than mine.",
 ]
-ANGRY = ["This is ridiculous.", "Third time I'm writing about this.", "Seriously?", "Unbelievable.",
-         "I'm really fed up.", "Very disappointed.", "Absolutely unacceptable.", "What is going on?!",
-         "I am not happy.", "Come on.", "Getting really frustrated here.", "Second email, no reply to the first."]
-URGENT = ["Please sort this out asap.", "I need an answer today.", "Reply ASAP please.",
-          "I'd appreciate a quick answer.", "Fix it.", "Please respond this time.", "I expect a reply today.",
-          "Don't send me another automated reply."]
-ON_BEHALF = ["Writing on behalf of my {rel}, who isn't great with computers.",
-             "I'm contacting you for my {rel}.", "My {rel} asked me to write in about this.",
-             "Posting this for my {rel}."]
+ANGRY = [
+    "This is ridiculous.",
+    "Third time I'm writing about this.",
+    "Seriously?",
+    "Unbelievable.",
+    "I'm really fed up.",
+    "Very disappointed.",
+    "Absolutely unacceptable.",
+    "What is going on?!",
+    "I am not happy.",
+    "Come on.",
+    "Getting really frustrated here.",
+    "Second email, no reply to the first.",
+]
+URGENT = [
+    "Please sort this out asap.",
+    "I need an answer today.",
+    "Reply ASAP please.",
+    "I'd appreciate a quick answer.",
+    "Fix it.",
+    "Please respond this time.",
+    "I expect a reply today.",
+    "Don't send me another automated reply.",
+]
+ON_BEHALF = [
+    "Writing on behalf of my {rel}, who isn't great with computers.",
+    "I'm contacting you for my {rel}.",
+    "My {rel} asked me to write in about this.",
+    "Posting this for my {rel}.",
+]
 
 # ---------------------------------------------------------------------------
 # Scenarios. Each has: core (problem plus the ask), short (terse versions),
@@ -415,8 +714,13 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "My order was delivered fine, I was just trying to leave a review.",
                 "The login works, it crashes right after.",
             ],
-            extra=["Screen recording available.", "Phone is on the latest OS.", "Storage isn't full.",
-                   "It worked fine last week.", "Same on wifi and mobile data."],
+            extra=[
+                "Screen recording available.",
+                "Phone is on the latest OS.",
+                "Storage isn't full.",
+                "It worked fine last week.",
+                "Same on wifi and mobile data.",
+            ],
         ),
         S(  # login fails because of a bug
             core=[
@@ -440,8 +744,12 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "It's not just my account, a colleague gets the same error.",
                 "My account isn't locked, the page simply crashes.",
             ],
-            extra=["Cleared cookies, tried incognito.", "Started around {date}.", "Tried two browsers.",
-                   "No VPN or ad blocker on."],
+            extra=[
+                "Cleared cookies, tried incognito.",
+                "Started around {date}.",
+                "Tried two browsers.",
+                "No VPN or ad blocker on.",
+            ],
         ),
         S(  # payment / checkout page bugs
             core=[
@@ -466,8 +774,12 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "I don't need a refund, nothing was charged. I just want to buy the {product}.",
                 "Not a billing question, the page is literally broken.",
             ],
-            extra=["Basket total was {amount}.", "On {browser}, {device}.", "Screenshot attached.",
-                   "Happened on {date} and again today."],
+            extra=[
+                "Basket total was {amount}.",
+                "On {browser}, {device}.",
+                "Screenshot attached.",
+                "Happened on {date} and again today.",
+            ],
         ),
         S(  # tracking / order pages broken
             core=[
@@ -519,8 +831,13 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "Not a billing issue, the page errors out.",
                 "The order itself is fine and arrived on time.",
             ],
-            extra=["On {browser}.", "On {device}, {appver}.", "Started around {date}.",
-                   "Happy to send a screenshot.", "Cleared cache already."],
+            extra=[
+                "On {browser}.",
+                "On {device}, {appver}.",
+                "Started around {date}.",
+                "Happy to send a screenshot.",
+                "Cleared cache already.",
+            ],
         ),
     ],
     "account": [
@@ -546,8 +863,12 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "My card is saved in there so I'd like to get back in before my next order.",
                 "It's not a bug, I just typed the wrong password too many times.",
             ],
-            extra=["The account email is {email}.", "I signed up around {date}.", "I'm on {device}.",
-                   "Username is probably my email."],
+            extra=[
+                "The account email is {email}.",
+                "I signed up around {date}.",
+                "I'm on {device}.",
+                "Username is probably my email.",
+            ],
         ),
         S(  # change email
             core=[
@@ -568,8 +889,11 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "Nothing is broken, I just don't see the option.",
                 "I have an order on the way so I want the delivery updates going to the new address.",
             ],
-            extra=["I can verify with my last order number, {order}.", "I can confirm my date of birth.",
-                   "Account created around {date}."],
+            extra=[
+                "I can verify with my last order number, {order}.",
+                "I can confirm my date of birth.",
+                "Account created around {date}.",
+            ],
         ),
         S(  # profile details
             core=[
@@ -620,8 +944,11 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "The app works fine, I just don't use it anymore.",
                 "No complaints, the delivery was always quick.",
             ],
-            extra=["The account is under {email}.", "Please confirm by email when done.",
-                   "I've had it since [2018|2019|2020|2021]."],
+            extra=[
+                "The account is under {email}.",
+                "Please confirm by email when done.",
+                "I've had it since [2018|2019|2020|2021].",
+            ],
         ),
     ],
     "shipping": [
@@ -650,8 +977,12 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "Please don't cancel or refund it, I really want it.",
                 "The payment went through fine, that's not the problem.",
             ],
-            extra=["I'm home all day so nobody missed the driver.", "I checked with my neighbours.",
-                   "Delivery address is correct on the order.", "It was sent with {courier}."],
+            extra=[
+                "I'm home all day so nobody missed the driver.",
+                "I checked with my neighbours.",
+                "Delivery address is correct on the order.",
+                "It was sent with {courier}.",
+            ],
         ),
         S(  # delays
             core=[
@@ -695,8 +1026,11 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
                 "No refund needed, just the address.",
                 "I've already paid so I'd rather not reorder.",
             ],
-            extra=["New address: [22 Baker Street|5 Mill Road|Unit 9, Harbour Way], {city}.", "It was placed on {date}.",
-                   "Same phone number as before."],
+            extra=[
+                "New address: [22 Baker Street|5 Mill Road|Unit 9, Harbour Way], {city}.",
+                "It was placed on {date}.",
+                "Same phone number as before.",
+            ],
         ),
         S(  # marked delivered but not received
             core=[
@@ -952,14 +1286,36 @@ SCENARIOS: dict[str, list[dict[str, list[str]]]] = {
 # add whole sentences; `why` gives an optional reason that fits only one side.
 # ---------------------------------------------------------------------------
 
-ASK_FRAMES = ["I want {np}.", "I'd like {np}, please.", "All I'm asking for is {np}.", "Can I please get {np}?",
-              "What I need is {np}.", "I just want {np}.", "I'm after {np}.", "Please just sort out {np}.",
-              "I'd really appreciate {np}.", "I need {np}.", "What I'm asking for is {np}.",
-              "Could you arrange {np}?", "I'm hoping for {np}."]
-NEG_FRAMES = ["I don't want {np}.", "I'm not asking for {np}.", "I don't need {np}.", "No need for {np}.",
-              "Not looking for {np}.", "I'm not after {np}.", "I was offered {np} but that's not what I want.",
-              "Please don't offer me {np}.", "{np} won't help me.", "I'm not interested in {np}.",
-              "Forget about {np}.", "I'm not bothered about {np}.", "Don't bother with {np}."]
+ASK_FRAMES = [
+    "I want {np}.",
+    "I'd like {np}, please.",
+    "All I'm asking for is {np}.",
+    "Can I please get {np}?",
+    "What I need is {np}.",
+    "I just want {np}.",
+    "I'm after {np}.",
+    "Please just sort out {np}.",
+    "I'd really appreciate {np}.",
+    "I need {np}.",
+    "What I'm asking for is {np}.",
+    "Could you arrange {np}?",
+    "I'm hoping for {np}.",
+]
+NEG_FRAMES = [
+    "I don't want {np}.",
+    "I'm not asking for {np}.",
+    "I don't need {np}.",
+    "No need for {np}.",
+    "Not looking for {np}.",
+    "I'm not after {np}.",
+    "I was offered {np} but that's not what I want.",
+    "Please don't offer me {np}.",
+    "{np} won't help me.",
+    "I'm not interested in {np}.",
+    "Forget about {np}.",
+    "I'm not bothered about {np}.",
+    "Don't bother with {np}.",
+]
 LEADS = ["", "", "", "To be clear, ", "Just to be clear: ", "Honestly, ", "So ", "Basically ", "And "]
 
 PAIRS: list[dict] = [
@@ -975,17 +1331,43 @@ PAIRS: list[dict] = [
             "The {product} I ordered on {date} has gone missing somewhere between your warehouse and my door.",
         ],
         np={
-            "shipping": ["the parcel", "my order", "the {product}", "an actual delivery date", "an update on where it is",
-                         "someone to chase {courier}", "the parcel tracked down", "the delivery", "a redelivery",
-                         "the {product} in my hands", "a proper answer on where the parcel is"],
-            "refund": ["a refund", "my money back", "the {amount} back", "a full refund", "my money returned to my card",
-                       "a refund for the order", "the money refunded", "a refund to the original card"],
+            "shipping": [
+                "the parcel",
+                "my order",
+                "the {product}",
+                "an actual delivery date",
+                "an update on where it is",
+                "someone to chase {courier}",
+                "the parcel tracked down",
+                "the delivery",
+                "a redelivery",
+                "the {product} in my hands",
+                "a proper answer on where the parcel is",
+            ],
+            "refund": [
+                "a refund",
+                "my money back",
+                "the {amount} back",
+                "a full refund",
+                "my money returned to my card",
+                "a refund for the order",
+                "the money refunded",
+                "a refund to the original card",
+            ],
         },
         why={
-            "shipping": ["I need it for {event}.", "I really want the {product}.",
-                         "It's a gift and I can't get it anywhere else.", "I'm happy to wait a bit longer."],
-            "refund": ["I've already bought one elsewhere.", "It's too late for {event} now anyway.",
-                       "Even if it turns up now I'll send it straight back.", "I've given up on this order."],
+            "shipping": [
+                "I need it for {event}.",
+                "I really want the {product}.",
+                "It's a gift and I can't get it anywhere else.",
+                "I'm happy to wait a bit longer.",
+            ],
+            "refund": [
+                "I've already bought one elsewhere.",
+                "It's too late for {event} now anyway.",
+                "Even if it turns up now I'll send it straight back.",
+                "I've given up on this order.",
+            ],
         },
     ),
     dict(  # a charge: explain or correct it, or give the money back
@@ -1001,19 +1383,42 @@ PAIRS: list[dict] = [
             "My {rel} noticed two charges from you on our card this month.",
         ],
         np={
-            "billing": ["an explanation", "an explanation of the charge", "clarity on which charge is real",
-                        "a corrected invoice", "a fix to my billing going forward", "a breakdown of the bill",
-                        "a new billing date", "a proper invoice showing the right amount",
-                        "confirmation that it is just a temporary hold", "the correct price on future bills"],
-            "refund": ["a refund", "my money back", "the extra money back", "the charge refunded",
-                       "the {amount} back on my card", "a refund of the difference", "the fee refunded",
-                       "the money returned"],
+            "billing": [
+                "an explanation",
+                "an explanation of the charge",
+                "clarity on which charge is real",
+                "a corrected invoice",
+                "a fix to my billing going forward",
+                "a breakdown of the bill",
+                "a new billing date",
+                "a proper invoice showing the right amount",
+                "confirmation that it is just a temporary hold",
+                "the correct price on future bills",
+            ],
+            "refund": [
+                "a refund",
+                "my money back",
+                "the extra money back",
+                "the charge refunded",
+                "the {amount} back on my card",
+                "a refund of the difference",
+                "the fee refunded",
+                "the money returned",
+            ],
         },
         why={
-            "billing": ["I'm keeping the order.", "I'm happy to stay on the plan.",
-                        "I just want my statement to make sense.", "I'll pay whatever is correct."],
-            "refund": ["I never agreed to this.", "I haven't used it at all.", "I need that money back this week.",
-                       "I shouldn't have paid it in the first place."],
+            "billing": [
+                "I'm keeping the order.",
+                "I'm happy to stay on the plan.",
+                "I just want my statement to make sense.",
+                "I'll pay whatever is correct.",
+            ],
+            "refund": [
+                "I never agreed to this.",
+                "I haven't used it at all.",
+                "I need that money back this week.",
+                "I shouldn't have paid it in the first place.",
+            ],
         },
     ),
     dict(  # payment fails: the site is broken, or the card/payment method is the problem
@@ -1027,18 +1432,38 @@ PAIRS: list[dict] = [
             "Paying for the {plan} renewal doesn't work[ since {date}|].",
         ],
         np={
-            "technical": ["a fix for the checkout", "a fix for the payment page", "someone technical to look at the error",
-                          "a working checkout", "a bug fix on the payment page", "your developers looking at it",
-                          "a working Pay button"],
-            "billing": ["an update to my card details", "a different payment method", "a change of saved card",
-                        "help with the card on file", "the option to pay by bank transfer",
-                        "a new default card", "the new card on my account"],
+            "technical": [
+                "a fix for the checkout",
+                "a fix for the payment page",
+                "someone technical to look at the error",
+                "a working checkout",
+                "a bug fix on the payment page",
+                "your developers looking at it",
+                "a working Pay button",
+            ],
+            "billing": [
+                "an update to my card details",
+                "a different payment method",
+                "a change of saved card",
+                "help with the card on file",
+                "the option to pay by bank transfer",
+                "a new default card",
+                "the new card on my account",
+            ],
         },
         why={
-            "technical": ["The page shows {error}.", "The card works everywhere else.",
-                          "The page goes blank after I press Pay.", "It happens with every card I try."],
-            "billing": ["The card on file expired last month.", "The message just says 'card declined'.",
-                        "I've got a new card since.", "My bank changed my card number."],
+            "technical": [
+                "The page shows {error}.",
+                "The card works everywhere else.",
+                "The page goes blank after I press Pay.",
+                "It happens with every card I try.",
+            ],
+            "billing": [
+                "The card on file expired last month.",
+                "The message just says 'card declined'.",
+                "I've got a new card since.",
+                "My bank changed my card number.",
+            ],
         },
     ),
     dict(  # can't log in: a bug, or a forgotten password
@@ -1052,16 +1477,37 @@ PAIRS: list[dict] = [
             "Login isn't working for me[ at all|, tried several times].",
         ],
         np={
-            "technical": ["a fix for the login page", "a fix for the login error", "someone to look at the error",
-                          "a working sign-in page", "a bug fix", "your developers checking the login page"],
-            "account": ["a password reset", "a reset link", "my password reset", "a new password",
-                        "my account unlocked", "the lockout removed", "a reset email sent to {email}"],
+            "technical": [
+                "a fix for the login page",
+                "a fix for the login error",
+                "someone to look at the error",
+                "a working sign-in page",
+                "a bug fix",
+                "your developers checking the login page",
+            ],
+            "account": [
+                "a password reset",
+                "a reset link",
+                "my password reset",
+                "a new password",
+                "my account unlocked",
+                "the lockout removed",
+                "a reset email sent to {email}",
+            ],
         },
         why={
-            "technical": ["It shows {error}.", "The password is definitely right, it works on the app.",
-                          "The page just reloads after I press Sign in.", "Other people at work get the same error."],
-            "account": ["I honestly don't remember the password.", "It says wrong password, probably because it is.",
-                        "I got locked out after too many tries.", "I think I changed the password and forgot it."],
+            "technical": [
+                "It shows {error}.",
+                "The password is definitely right, it works on the app.",
+                "The page just reloads after I press Sign in.",
+                "Other people at work get the same error.",
+            ],
+            "account": [
+                "I honestly don't remember the password.",
+                "It says wrong password, probably because it is.",
+                "I got locked out after too many tries.",
+                "I think I changed the password and forgot it.",
+            ],
         },
     ),
     dict(  # new email address: login email, or where bills go
@@ -1074,10 +1520,20 @@ PAIRS: list[dict] = [
             "We've changed our company email domain, so {email} will stop working soon.",
         ],
         np={
-            "account": ["a change of my login email to {email2}", "an update to the email on my account",
-                        "my account moved to {email2}", "a new sign-in email", "a change of username to {email2}"],
-            "billing": ["the invoices going to {email2}", "receipts sent to {email2}", "a change of billing email",
-                        "invoices at the new address", "a new billing contact address"],
+            "account": [
+                "a change of my login email to {email2}",
+                "an update to the email on my account",
+                "my account moved to {email2}",
+                "a new sign-in email",
+                "a change of username to {email2}",
+            ],
+            "billing": [
+                "the invoices going to {email2}",
+                "receipts sent to {email2}",
+                "a change of billing email",
+                "invoices at the new address",
+                "a new billing contact address",
+            ],
         },
         why={
             "account": ["I need to be able to log in with it.", "Password resets still go to the old one."],
@@ -1093,10 +1549,18 @@ PAIRS: list[dict] = [
             "New address from {date}: [22 Baker Street|5 Mill Road|Unit 9, Harbour Way], {city}.",
         ],
         np={
-            "shipping": ["a change of delivery address on {order}", "{order} redirected to the new address",
-                         "the parcel for {order} rerouted to {city}", "a redirect on my current order"],
-            "account": ["an update to the saved address on my profile", "a new default address on my account",
-                        "a profile update", "the address in my profile corrected"],
+            "shipping": [
+                "a change of delivery address on {order}",
+                "{order} redirected to the new address",
+                "the parcel for {order} rerouted to {city}",
+                "a redirect on my current order",
+            ],
+            "account": [
+                "an update to the saved address on my profile",
+                "a new default address on my account",
+                "a profile update",
+                "the address in my profile corrected",
+            ],
         },
         why={
             "shipping": ["{order} is already on its way.", "It ships tomorrow."],
@@ -1112,10 +1576,19 @@ PAIRS: list[dict] = [
             "I'm trying to follow the delivery of the {product}.",
         ],
         np={
-            "technical": ["a fix for the tracking page", "a working tracking page", "a fix for the tracking error",
-                          "someone to fix the track order button"],
-            "shipping": ["the parcel", "an update on where {order} is", "a delivery date", "the delivery itself",
-                         "someone to chase {courier}"],
+            "technical": [
+                "a fix for the tracking page",
+                "a working tracking page",
+                "a fix for the tracking error",
+                "someone to fix the track order button",
+            ],
+            "shipping": [
+                "the parcel",
+                "an update on where {order} is",
+                "a delivery date",
+                "the delivery itself",
+                "someone to chase {courier}",
+            ],
         },
         why={
             "technical": ["The page just shows {error}.", "{courier}'s own site shows it fine."],
@@ -1147,19 +1620,33 @@ PAIRS: list[dict] = [
             "The menu in {app} moved after the update.",
         ],
         ask={
-            "feedback": ["Just wanted to say I find it confusing. No action needed.",
-                         "Not a big deal, just my opinion: it's harder to use now.",
-                         "Just feedback: I preferred the old one.", "I like it a lot, just wanted to say so.",
-                         "Honestly it looks great. Well done."],
-            "technical": ["The Save button actually doesn't work.", "Please fix it, the basket button does nothing.",
-                          "It's a bug: the menu won't open at all.", "The Next button throws {error}.",
-                          "Half the screen is cut off and I can't tap Continue."],
+            "feedback": [
+                "Just wanted to say I find it confusing. No action needed.",
+                "Not a big deal, just my opinion: it's harder to use now.",
+                "Just feedback: I preferred the old one.",
+                "I like it a lot, just wanted to say so.",
+                "Honestly it looks great. Well done.",
+            ],
+            "technical": [
+                "The Save button actually doesn't work.",
+                "Please fix it, the basket button does nothing.",
+                "It's a bug: the menu won't open at all.",
+                "The Next button throws {error}.",
+                "Half the screen is cut off and I can't tap Continue.",
+            ],
         },
         neg={
-            "feedback": ["This isn't just about the looks.", "It's not a matter of taste.",
-                         "I'm not writing to complain about the design."],
-            "technical": ["It's not broken.", "Nothing is actually broken.", "It's not a bug, everything works.",
-                          "No error or anything."],
+            "feedback": [
+                "This isn't just about the looks.",
+                "It's not a matter of taste.",
+                "I'm not writing to complain about the design.",
+            ],
+            "technical": [
+                "It's not broken.",
+                "Nothing is actually broken.",
+                "It's not a bug, everything works.",
+                "No error or anything.",
+            ],
         },
     ),
     dict(  # returns: praise for a quick refund, or a refund that hasn't come
@@ -1170,14 +1657,18 @@ PAIRS: list[dict] = [
             "My {rel} returned the {product} to you on {date}.",
         ],
         ask={
-            "feedback": ["The refund came through in [two days|no time], so just wanted to say thanks.",
-                         "Just a compliment: the whole return and refund took [a few days|under a week].",
-                         "Smoothest return I've done, the money is already on my card. Nothing needed, just thanks.",
-                         "Quick refund, friendly courier, very happy. No reply needed."],
-            "refund": ["The refund still hasn't come through, please [send it|process it].",
-                       "It's been {ndays} days and no refund on my card. Where is my money?",
-                       "Please refund the {amount}, nothing has arrived on my card.",
-                       "I still haven't been refunded. Please chase it."],
+            "feedback": [
+                "The refund came through in [two days|no time], so just wanted to say thanks.",
+                "Just a compliment: the whole return and refund took [a few days|under a week].",
+                "Smoothest return I've done, the money is already on my card. Nothing needed, just thanks.",
+                "Quick refund, friendly courier, very happy. No reply needed.",
+            ],
+            "refund": [
+                "The refund still hasn't come through, please [send it|process it].",
+                "It's been {ndays} days and no refund on my card. Where is my money?",
+                "Please refund the {amount}, nothing has arrived on my card.",
+                "I still haven't been refunded. Please chase it.",
+            ],
         },
     ),
     dict(  # deliveries: praise for the fast one, or where is the other one
@@ -1188,12 +1679,18 @@ PAIRS: list[dict] = [
             "{courier} brought the {product} a day early.",
         ],
         ask={
-            "feedback": ["Nothing needed, just wanted to say thanks.", "Just passing on a compliment.",
-                         "Keep it up, no reply needed.", "That's all, you don't need to reply."],
-            "shipping": ["But the second parcel from {order} hasn't come. Where is it?",
-                         "The rest of {order} is still missing though, when will it arrive?",
-                         "But where is the other half of my order?",
-                         "Can you check on the second box? Tracking hasn't moved since {date}."],
+            "feedback": [
+                "Nothing needed, just wanted to say thanks.",
+                "Just passing on a compliment.",
+                "Keep it up, no reply needed.",
+                "That's all, you don't need to reply.",
+            ],
+            "shipping": [
+                "But the second parcel from {order} hasn't come. Where is it?",
+                "The rest of {order} is still missing though, when will it arrive?",
+                "But where is the other half of my order?",
+                "Can you check on the second box? Tracking hasn't moved since {date}.",
+            ],
         },
     ),
     dict(  # payment options: a suggestion, or switching one's own payment method
@@ -1204,38 +1701,60 @@ PAIRS: list[dict] = [
             "About paying for the {plan}.",
         ],
         ask={
-            "feedback": ["It would be great if you also took [Klarna|Apple Pay|crypto]. Just a suggestion.",
-                         "Idea: let people pay with [Klarna|Apple Pay|Google Pay]. No action needed.",
-                         "Would be nice to have more payment options one day."],
-            "billing": ["Please switch my {plan} to [PayPal|my new Visa ending {last4}|Apple Pay].",
-                        "How do I change the card my {plan} is billed to?",
-                        "Please move my billing over to [PayPal|direct debit] from the next payment."],
+            "feedback": [
+                "It would be great if you also took [Klarna|Apple Pay|crypto]. Just a suggestion.",
+                "Idea: let people pay with [Klarna|Apple Pay|Google Pay]. No action needed.",
+                "Would be nice to have more payment options one day.",
+            ],
+            "billing": [
+                "Please switch my {plan} to [PayPal|my new Visa ending {last4}|Apple Pay].",
+                "How do I change the card my {plan} is billed to?",
+                "Please move my billing over to [PayPal|direct debit] from the next payment.",
+            ],
         },
     ),
 ]
 
 # A second, minor issue appended to ~5% of tickets. The main ask (and label) stays the ticket's own.
 SECONDARY = {
-    "billing": ["Also, the invoice for my last order still has my old address on it, but that can wait.",
-                "Separately, I think I was charged twice last month, I'll check my statement later.",
-                "Side note: I'd like receipts to go to {email2} at some point."],
-    "technical": ["The app also crashed twice while I was trying to check this, btw.",
-                  "Also your site gave me {error} when I first tried to write this.",
-                  "Btw the order page in the app is really glitchy at the moment."],
-    "account": ["At some point I also need to change my account email to {email2}, but not urgent.",
-                "Also I'd like to change my username eventually.",
-                "Unrelated, but I'm not getting the two-factor texts on my new number."],
-    "shipping": ["My other parcel, {order2}, still isn't here either btw.",
-                 "Also, the tracking for my other order hasn't moved in days.",
-                 "Also, the courier was late again on my last delivery."],
-    "refund": ["I'm also still waiting on a refund from last month, but that's another ticket.",
-               "Also I may want to return the {product} later, we'll see.",
-               "And I'm still owed {amount2} from an old return."],
-    "feedback": ["Love the new app design by the way.", "Your delivery drivers are always lovely, by the way.",
-                 "Btw please add dark mode one day."],
+    "billing": [
+        "Also, the invoice for my last order still has my old address on it, but that can wait.",
+        "Separately, I think I was charged twice last month, I'll check my statement later.",
+        "Side note: I'd like receipts to go to {email2} at some point.",
+    ],
+    "technical": [
+        "The app also crashed twice while I was trying to check this, btw.",
+        "Also your site gave me {error} when I first tried to write this.",
+        "Btw the order page in the app is really glitchy at the moment.",
+    ],
+    "account": [
+        "At some point I also need to change my account email to {email2}, but not urgent.",
+        "Also I'd like to change my username eventually.",
+        "Unrelated, but I'm not getting the two-factor texts on my new number.",
+    ],
+    "shipping": [
+        "My other parcel, {order2}, still isn't here either btw.",
+        "Also, the tracking for my other order hasn't moved in days.",
+        "Also, the courier was late again on my last delivery.",
+    ],
+    "refund": [
+        "I'm also still waiting on a refund from last month, but that's another ticket.",
+        "Also I may want to return the {product} later, we'll see.",
+        "And I'm still owed {amount2} from an old return.",
+    ],
+    "feedback": [
+        "Love the new app design by the way.",
+        "Your delivery drivers are always lovely, by the way.",
+        "Btw please add dark mode one day.",
+    ],
 }
-TWO_ISSUE_JOIN = ["{main} {second}", "{second} Anyway, main thing: {main}", "{main} Oh and {second_lc}",
-                  "Two things. {main} {second}", "{second} But what I really need: {main}"]
+TWO_ISSUE_JOIN = [
+    "{main} {second}",
+    "{second} Anyway, main thing: {main}",
+    "{main} Oh and {second_lc}",
+    "Two things. {main} {second}",
+    "{second} But what I really need: {main}",
+]
 
 # ---------------------------------------------------------------------------
 # Generation
@@ -1248,7 +1767,7 @@ SLOT = re.compile(r"\{(\w+)\}")
 def expand(template: str, rng: random.Random, ctx: dict[str, str]) -> str:
     """Resolve `[a|b]` alternatives and `{slot}` fillers (recursively)."""
     while (m := ALT.search(template)) is not None:
-        template = template[: m.start()] + rng.choice(m.group(1).split("|")) + template[m.end():]
+        template = template[: m.start()] + rng.choice(m.group(1).split("|")) + template[m.end() :]
 
     def fill(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -1280,9 +1799,9 @@ def typos(text: str, rng: random.Random) -> str:
         j = rng.randrange(1, len(w) - 1)
         kind = rng.randrange(3)
         if kind == 0:
-            w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+            w = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
         elif kind == 1:
-            w = w[:j] + w[j + 1:]
+            w = w[:j] + w[j + 1 :]
         else:
             w = w[:j] + w[j] + w[j:]
         words[i] = w
@@ -1447,8 +1966,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
     parser.add_argument("--n", type=int, default=900, help="number of tickets (default 900)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("tickets.jsonl"),
-                        help="output JSONL path (default: tickets.jsonl next to this script)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).with_name("tickets.jsonl"),
+        help="output JSONL path (default: tickets.jsonl next to this script)",
+    )
     args = parser.parse_args()
     rows, kinds = generate(args.n, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)

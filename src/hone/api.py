@@ -97,14 +97,22 @@ def baseline(config: ConfigLike) -> dict[str, Any]:
 
     p = prepare(config)
     cfg, test = p.config, p.splits["test"]
-    out: dict[str, Any] = {"primary_metric": p.task.primary_metric, "higher_is_better": p.task.higher_is_better,
-                           "n": len(test), "baselines": {}}
-    for predictor in make_baselines(cfg.baseline.methods, cfg.data.multi_label, cfg.seed,
-                                    str(resolve_model(cfg.model.name)), cfg.data.max_length):
+    out: dict[str, Any] = {
+        "primary_metric": p.task.primary_metric,
+        "higher_is_better": p.task.higher_is_better,
+        "n": len(test),
+        "baselines": {},
+    }
+    for predictor in make_baselines(
+        cfg.baseline.methods, cfg.data.multi_label, cfg.seed, str(resolve_model(cfg.model.name)), cfg.data.max_length
+    ):
         predictor.fit(p.splits["train"])
         outcome = evaluate_predictor(p.task, predictor, test)
-        out["baselines"][predictor.name] = {**outcome.metrics, "cost": outcome.cost,
-                                            "predictions": [list(x) for x in outcome.predictions]}
+        out["baselines"][predictor.name] = {
+            **outcome.metrics,
+            "cost": outcome.cost,
+            "predictions": [list(x) for x in outcome.predictions],
+        }
     out["best"] = best_baseline(out["baselines"], p.task.primary_metric, p.task.higher_is_better)
     write_json(p.run.baseline, out)
     return out
@@ -118,7 +126,9 @@ def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Ru
 
     p = prepare(config, resume=resume)
     registry = Registry(p.config.runs_dir / "registry.sqlite")
-    registry.start(p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p))
+    registry.start(
+        p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
+    )
     try:
         fit(p.config, p.run, p.task, p.splits["train"], p.splits["dev"], resume=resume, progress=progress)
     except Stopped as exc:
@@ -199,7 +209,9 @@ class Run:
         self.path = Path(path)
         self.dir = RunDir(self.path)
         if not self.dir.config.is_file():
-            raise FileNotFoundError(f"{self.path}: not a hone run directory (no config.yaml); create runs with `hone train`")
+            raise FileNotFoundError(
+                f"{self.path}: not a hone run directory (no config.yaml); create runs with `hone train`"
+            )
         self._predictor: Any = None
 
     def __repr__(self) -> str:
@@ -223,8 +235,10 @@ class Run:
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         preds, confidence = self.predictor().predict(list(texts))
-        return [{"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
-                for p, c in zip(preds, confidence, strict=True)]
+        return [
+            {"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
+            for p, c in zip(preds, confidence, strict=True)
+        ]
 
 
 def example_config(name: str = "tickets") -> Path:

@@ -130,8 +130,13 @@ class FrozenEncoder:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                batch = self.tokenizer([texts[i] for i in idx], truncation=True, max_length=self.max_length,
-                                       padding=True, return_tensors="pt")
+                batch = self.tokenizer(
+                    [texts[i] for i in idx],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
                 hidden = self.model(**batch).last_hidden_state.float()
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -139,7 +144,9 @@ class FrozenEncoder:
         return out
 
 
-def make_baselines(names: Sequence[str], multi_label: bool, seed: int, model_dir: str, max_length: int) -> list[Predictor]:
+def make_baselines(
+    names: Sequence[str], multi_label: bool, seed: int, model_dir: str, max_length: int
+) -> list[Predictor]:
     """The configured baselines, in order."""
     made: dict[str, Any] = {
         "majority": lambda: Majority(),

@@ -41,7 +41,9 @@ def _is_expected(exc: Exception) -> bool:
     from hone.train.loop import NonFiniteError
 
     expected = (ModelNotFound, CheckpointError, NonFiniteError, FileNotFoundError, FileExistsError, PermissionError)
-    return isinstance(exc, expected) or (isinstance(exc, (RuntimeError, ValueError)) and type(exc) in (RuntimeError, ValueError))
+    return isinstance(exc, expected) or (
+        isinstance(exc, (RuntimeError, ValueError)) and type(exc) in (RuntimeError, ValueError)
+    )
 
 
 def _fail(message: str, code: int) -> None:

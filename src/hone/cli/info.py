@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
 
 
 def init(task: Annotated[str, typer.Argument(help="The task: classify.")] = "classify") -> None:
-    """Print a commented hone.yaml for TASK (every field described, defaults shown): `hone init classify > hone.yaml`."""
+    """Print a commented hone.yaml for TASK, every field described: `hone init classify > hone.yaml`."""
     from hone import api
 
     with friendly_errors():
@@ -42,8 +42,17 @@ def runs(runs_dir: Annotated[Path, typer.Option("--dir", help="The runs director
     for r in records:
         score = f"{r.score:.4f}" if r.score is not None else "-"
         colour = {"finished": "green", "running": "cyan", "stopped": "yellow"}.get(r.status, "red")
-        table.add_row(r.name, r.task, Path(r.model).name, r.method, f"[{colour}]{r.status}[/]", r.primary_metric or "-", score,
-                      (r.created or "")[:19], (r.finished or "-")[:19])
+        table.add_row(
+            r.name,
+            r.task,
+            Path(r.model).name,
+            r.method,
+            f"[{colour}]{r.status}[/]",
+            r.primary_metric or "-",
+            score,
+            (r.created or "")[:19],
+            (r.finished or "-")[:19],
+        )
     out.print(table)
 
 

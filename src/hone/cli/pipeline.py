@@ -27,7 +27,11 @@ def register(app: typer.Typer) -> None:
         app.command(name)(command)
 
 
-def check(config: ConfigArg, set_: SetOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False) -> None:
+def check(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+) -> None:
     """Check the data: every bad row with its line and category, duplicates, leakage, imbalance, truncation."""
     from hone import api
 
@@ -97,7 +101,10 @@ def report(run: RunArg) -> None:
 
 def predict(
     run: RunArg,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Texts, one per line, or JSONL with a `text` field; default stdin.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Texts, one per line, or JSONL with a `text` field; default stdin."),
+    ] = None,
 ) -> None:
     """Label new texts with a trained run; prints one JSON object per text."""
     from hone import api

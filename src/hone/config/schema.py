@@ -24,13 +24,19 @@ class SplitConfig(Section):
         0.2, gt=0, lt=1, description="Share of examples held out for the test split when no test file is given."
     )
     dev: float = Field(
-        0.1, ge=0, lt=1, description="Share of the remaining examples held out for dev-set evaluation and early stopping when no dev file is given (0 = none)."
+        0.1,
+        ge=0,
+        lt=1,
+        description="Share of the remaining examples held out for dev-set evaluation and early stopping when no dev "
+        "file is given (0 = none).",
     )
     stratify: bool = Field(True, description="Keep each label's share equal across splits.")
 
 
 class DataConfig(Section):
-    train: Path = Field(description="Training data: a JSONL or CSV file (relative paths are relative to the config file).")
+    train: Path = Field(
+        description="Training data: a JSONL or CSV file (relative paths are relative to the config file)."
+    )
     test: Path | None = Field(None, description="Test data file; when empty, a test split is drawn from `train`.")
     dev: Path | None = Field(None, description="Dev data file; when empty, a dev split is drawn from `train`.")
     format: Literal["auto", "jsonl", "csv"] = Field(
@@ -41,17 +47,25 @@ class DataConfig(Section):
         "label", description="Name of the field holding the label (a string; a list of strings when multi_label)."
     )
     labels: list[str] | None = Field(
-        None, description="The allowed labels, in order. When set, any other label is an error; when empty, labels are read from the training data."
+        None,
+        description="The allowed labels, in order. When set, any other label is an error; when empty, labels are "
+        "read from the training data.",
     )
     multi_label: bool = Field(False, description="Each example may carry several labels (field holds a list).")
-    max_length: int = Field(128, ge=8, le=8192, description="Tokens per example; longer texts are truncated (the check reports how many).")
+    max_length: int = Field(
+        128, ge=8, le=8192, description="Tokens per example; longer texts are truncated (the check reports how many)."
+    )
     on_error: Literal["abort", "skip"] = Field(
-        "abort", description="What to do with bad rows: `abort` stops before training, `skip` drops them and records each in the data report."
+        "abort",
+        description="What to do with bad rows: `abort` stops before training, `skip` drops them and records each in "
+        "the data report.",
     )
     imbalance_ratio: float = Field(
         10.0, gt=1, description="Warn when the most frequent label has this many times the examples of the rarest."
     )
-    split: SplitConfig = Field(default_factory=SplitConfig, description="How test/dev splits are drawn when not given as files.")
+    split: SplitConfig = Field(
+        default_factory=SplitConfig, description="How test/dev splits are drawn when not given as files."
+    )
 
 
 class LoraConfig(Section):
@@ -66,17 +80,22 @@ class LoraConfig(Section):
 class ModelConfig(Section):
     name: str = Field(
         "minilm",
-        description="Base model: a bundled name (`minilm`), a local Hugging Face model directory, or a hub id already in the local cache.",
+        description="Base model: a bundled name (`minilm`), a local Hugging Face model directory, or a hub id "
+        "already in the local cache.",
     )
     method: Literal["full", "freeze", "lora"] = Field(
-        "full", description="`full` trains every weight, `freeze` only the new head, `lora` low-rank adapters plus the head (PEFT)."
+        "full",
+        description="`full` trains every weight, `freeze` only the new head, `lora` low-rank adapters plus the head "
+        "(PEFT).",
     )
     lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA settings (used when method is `lora`).")
 
 
 class TrainConfig(Section):
     epochs: int = Field(4, ge=1, description="Passes over the training split.")
-    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs when reached first).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimizer steps (overrides epochs when reached first)."
+    )
     batch_size: int = Field(16, ge=1, description="Examples per forward pass.")
     grad_accum: int = Field(1, ge=1, description="Forward passes per optimizer step.")
     lr: float = Field(5e-5, gt=0, description="Peak learning rate of the pretrained weights (or adapters).")
@@ -84,10 +103,14 @@ class TrainConfig(Section):
         None, gt=0, description="Learning rate of the new head; empty means 20x `lr` for freeze/lora and `lr` for full."
     )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and norms).")
-    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warm-up; then linear decay to 0.")
+    warmup_ratio: float = Field(
+        0.1, ge=0, lt=1, description="Share of steps with linear warm-up; then linear decay to 0."
+    )
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="`auto` uses bf16 autocast where the device supports it (AMX/AVX-512 bf16 CPUs, recent GPUs), else fp32."
+        "auto",
+        description="`auto` uses bf16 autocast where the device supports it (AMX/AVX-512 bf16 CPUs, recent GPUs), "
+        "else fp32.",
     )
     eval_every: int | None = Field(
         None, ge=1, description="Evaluate on dev every N optimizer steps; empty means once per epoch."
@@ -95,23 +118,32 @@ class TrainConfig(Section):
     save_every: int | None = Field(
         None, ge=1, description="Write a checkpoint every N optimizer steps; empty means at every evaluation."
     )
-    keep_checkpoints: int = Field(2, ge=1, description="Complete checkpoints kept; older ones are removed only after a newer one is complete.")
+    keep_checkpoints: int = Field(
+        2, ge=1, description="Complete checkpoints kept; older ones are removed only after a newer one is complete."
+    )
     patience: int | None = Field(
-        3, ge=1, description="Stop when the dev primary metric has not improved for this many evaluations (empty = never)."
+        3,
+        ge=1,
+        description="Stop when the dev primary metric has not improved for this many evaluations (empty = never).",
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for torch; empty leaves torch's default.")
 
 
 class EvalConfig(Section):
-    bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples for the confidence interval of the gain over the baseline.")
-    worst_examples: int = Field(20, ge=0, description="How many wrongly predicted test examples eval.json and the report keep.")
+    bootstrap: int = Field(
+        1000, ge=100, description="Bootstrap resamples for the confidence interval of the gain over the baseline."
+    )
+    worst_examples: int = Field(
+        20, ge=0, description="How many wrongly predicted test examples eval.json and the report keep."
+    )
     batch_size: int = Field(64, ge=1, description="Examples per forward pass at evaluation and prediction.")
 
 
 class BaselineConfig(Section):
     methods: list[Literal["majority", "tfidf_lr", "embed_lr"]] = Field(
         ["majority", "tfidf_lr", "embed_lr"],
-        description="Baselines run by `hone baseline`: majority class, TF-IDF + logistic regression, frozen base-encoder embeddings + logistic regression.",
+        description="Baselines run by `hone baseline`: majority class, TF-IDF + logistic regression, frozen "
+        "base-encoder embeddings + logistic regression.",
     )
 
 
@@ -120,7 +152,9 @@ class ClassifyConfig(Section):
 
     task: Literal["classify"] = Field("classify", description="What is learned: `classify` assigns labels to texts.")
     name: str = Field(
-        "run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="Run name: the run directory is `<runs_dir>/<name>`."
+        "run",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Run name: the run directory is `<runs_dir>/<name>`.",
     )
     runs_dir: Path = Field(Path("runs"), description="Where run directories and the registry live.")
     seed: int = Field(13, description="Seed for splits, initialisation and data order.")

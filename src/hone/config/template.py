@@ -62,4 +62,8 @@ def _yaml_scalar(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
     text = str(value)
-    return text if text and text.replace("/", "").replace(".", "").replace("_", "").replace("-", "").isalnum() else json.dumps(text)
+    return (
+        text
+        if text and text.replace("/", "").replace(".", "").replace("_", "").replace("-", "").isalnum()
+        else json.dumps(text)
+    )

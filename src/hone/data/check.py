@@ -32,9 +32,7 @@ if TYPE_CHECKING:
 MIN_TRAIN_EXAMPLES = 10
 TOKENIZE_CHUNK = 1000
 SHOWN = 10  # problems per severity in the printed summary, example lines in one warning
-ABORT_HINT = (
-    "fix these rows, or set data.on_error: skip to drop them (each is recorded in the data report)"
-)
+ABORT_HINT = "fix these rows, or set data.on_error: skip to drop them (each is recorded in the data report)"
 SKIP_HINT = "skipping rows cannot fix this; add training examples or fix the data files"
 
 
@@ -97,9 +95,7 @@ class CheckResult:
         return f"{rows} bad row(s): stopping (data.on_error: abort); {ABORT_HINT}"
 
 
-def check_data(
-    config: ClassifyConfig, tokenizer: PreTrainedTokenizerBase | None = None
-) -> CheckResult:
+def check_data(config: ClassifyConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> CheckResult:
     """Read, validate and split the configured data; with a tokenizer, also measure lengths."""
     data = config.data
     files = {name: path for name, path in _data_files(data).items() if path is not None}
@@ -151,9 +147,7 @@ def _read_examples(
     return examples, {"split": name, "rows": rows, "usable": len(examples)}
 
 
-def _split(
-    given: dict[str, list[TextExample]], config: ClassifyConfig
-) -> dict[str, list[TextExample]]:
+def _split(given: dict[str, list[TextExample]], config: ClassifyConfig) -> dict[str, list[TextExample]]:
     """Given files pass through; a missing test or dev split is drawn from train."""
     share = config.data.split
     test = 0.0 if "test" in given else share.test
@@ -170,9 +164,7 @@ def _split(
 # --- dataset-level findings -------------------------------------------------------------------
 
 
-def _dataset_problems(
-    given: dict[str, list[TextExample]], data: DataConfig, train_source: str
-) -> list[Problem]:
+def _dataset_problems(given: dict[str, list[TextExample]], data: DataConfig, train_source: str) -> list[Problem]:
     norms = {name: [normalise_text(ex.text) for ex in exs] for name, exs in given.items()}
     found: list[Problem] = []
     for name, exs in given.items():
@@ -206,8 +198,7 @@ def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str]) ->
             found.append(
                 _warning(
                     P.DUPLICATE,
-                    f"duplicate of {_where(first)} (same text and label); "
-                    "remove one — a copy counts twice in training",
+                    f"duplicate of {_where(first)} (same text and label); remove one — a copy counts twice in training",
                     ex,
                 )
             )
@@ -219,13 +210,9 @@ def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str]) ->
 
 
 def _near_message(first: TextExample, ex: TextExample) -> str:
-    message = (
-        f"near-duplicate of {_where(first)}: the texts differ only in case, spacing or punctuation"
-    )
+    message = f"near-duplicate of {_where(first)}: the texts differ only in case, spacing or punctuation"
     if first.label_key != ex.label_key:
-        message += (
-            f"; the labels differ too ({first.label_key!r} vs {ex.label_key!r}) — decide on one"
-        )
+        message += f"; the labels differ too ({first.label_key!r} vs {ex.label_key!r}) — decide on one"
     return message
 
 
@@ -255,8 +242,7 @@ def _label_coverage(splits: dict[str, list[TextExample]], data: DataConfig) -> l
     found = [
         Problem(
             P.TOO_FEW,
-            f"label {label!r} is in data.labels but has no training examples; "
-            "add some or remove it from data.labels",
+            f"label {label!r} is in data.labels but has no training examples; add some or remove it from data.labels",
             severity="warning",
         )
         for label in missing
@@ -281,9 +267,7 @@ def token_lengths(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase) -> l
     for start in range(0, len(texts), TOKENIZE_CHUNK):
         batch = list(texts[start : start + TOKENIZE_CHUNK])
         # verbose=False: the too-long warning is exactly what this check reports, once, itself.
-        ids = tokenizer(batch, add_special_tokens=True, truncation=False, verbose=False)[
-            "input_ids"
-        ]
+        ids = tokenizer(batch, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         lengths.extend(len(x) for x in ids)
     return lengths
 
@@ -333,10 +317,7 @@ def _by_category(problems: list[Problem]) -> dict[str, int]:
 
 
 def _file_lines(stats: dict[str, Any]) -> list[str]:
-    return [
-        f"{s['split']}: {src}: {s['rows']:,} row(s), {s['usable']:,} usable"
-        for src, s in stats["files"].items()
-    ]
+    return [f"{s['split']}: {src}: {s['rows']:,} row(s), {s['usable']:,} usable" for src, s in stats["files"].items()]
 
 
 def _split_lines(stats: dict[str, Any]) -> list[str]:
@@ -347,9 +328,7 @@ def _split_lines(stats: dict[str, Any]) -> list[str]:
     counts = sorted(stats["labels"]["train"].items(), key=lambda kv: -kv[1])
     if counts:
         more = f", ... {len(counts) - SHOWN} more" if len(counts) > SHOWN else ""
-        lines.append(
-            "labels in train: " + ", ".join(f"{k} {v:,}" for k, v in counts[:SHOWN]) + more
-        )
+        lines.append("labels in train: " + ", ".join(f"{k} {v:,}" for k, v in counts[:SHOWN]) + more)
     tokens = stats["tokens"]
     if tokens:
         lines.append(

@@ -107,9 +107,7 @@ def _parse_json_line(raw: bytes, source: str, line: int) -> Record | Problem:
     except _NonStandard as exc:
         return Problem(P.NON_STANDARD_JSON, str(exc), source, line)
     except RecursionError:
-        return Problem(
-            P.INVALID_JSON, "JSON nested too deeply to read; flatten the row", source, line
-        )
+        return Problem(P.INVALID_JSON, "JSON nested too deeply to read; flatten the row", source, line)
     except ValueError as exc:  # JSONDecodeError, and int() refusing a number of 4,300+ digits
         return Problem(P.INVALID_JSON, _json_message(exc, text, line), source, line)
     if not isinstance(value, dict):
@@ -120,9 +118,7 @@ def _parse_json_line(raw: bytes, source: str, line: int) -> Record | Problem:
 
 
 def _reject_constant(name: str) -> Any:
-    raise _NonStandard(
-        f"{name} is not standard JSON and most tools reject it; write null or a number"
-    )
+    raise _NonStandard(f"{name} is not standard JSON and most tools reject it; write null or a number")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -153,9 +149,7 @@ _ARRAY_HINT = "a file holding one JSON array is not JSON Lines; convert it with 
 
 
 def _non_object_message(value: Any, line: int) -> str:
-    kind = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}.get(
-        type(value), "a number"
-    )
+    kind = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}.get(type(value), "a number")
     message = f'the row is {kind}, not a JSON object; write it as {{"text": ..., "label": ...}}'
     if line == 1 and isinstance(value, list):
         message += "; " + _ARRAY_HINT
@@ -246,9 +240,7 @@ def _read_csv(path: Path, delimiter: str) -> Iterator[Record | Problem]:
             yield _csv_item(row, header, feed.source, start)
 
 
-def _csv_rows(
-    reader: Iterator[list[str]], feed: _LineFeed
-) -> Iterator[tuple[int, list[str] | Problem]]:
+def _csv_rows(reader: Iterator[list[str]], feed: _LineFeed) -> Iterator[tuple[int, list[str] | Problem]]:
     """Non-blank rows with their start line; a row that cannot be parsed becomes a Problem."""
     end = 0
     while True:
@@ -289,9 +281,7 @@ def _csv_message(exc: csv.Error, start: int, end: int) -> str:
     return f"cannot parse the row: {exc}; quote fields that hold the delimiter, quotes or newlines"
 
 
-def _header(
-    rows: Iterator[tuple[int, list[str] | Problem]], source: str
-) -> list[str] | Problem | None:
+def _header(rows: Iterator[tuple[int, list[str] | Problem]], source: str) -> list[str] | Problem | None:
     first = next(rows, None)
     if first is None:
         return None
@@ -314,9 +304,7 @@ _TOO_MANY = "quote fields that contain the delimiter"
 _TOO_FEW = "fill in the missing fields (an empty field still needs its delimiter)"
 
 
-def _csv_item(
-    row: list[str] | Problem, header: list[str], source: str, line: int
-) -> Record | Problem:
+def _csv_item(row: list[str] | Problem, header: list[str], source: str, line: int) -> Record | Problem:
     if isinstance(row, Problem):
         return row
     if len(row) != len(header):

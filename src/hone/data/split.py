@@ -158,9 +158,7 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def manifest(
-    splits: dict[str, list[TextExample]], files: Iterable[Path | str] = ()
-) -> dict[str, Any]:
+def manifest(splits: dict[str, list[TextExample]], files: Iterable[Path | str] = ()) -> dict[str, Any]:
     """What each split holds (source, line, hash), label counts, and input file fingerprints.
 
     Fingerprints cover every source named by an example plus `files` (pass the configured data

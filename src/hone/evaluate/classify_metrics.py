@@ -25,7 +25,9 @@ def _single(rows: Sequence[Prediction], labels: Sequence[str]) -> np.ndarray:
     return np.array([index.get(row[0], -1) if row else -1 for row in rows])
 
 
-def macro_f1(gold: Sequence[Prediction], predicted: Sequence[Prediction], labels: Sequence[str], multi_label: bool) -> float:
+def macro_f1(
+    gold: Sequence[Prediction], predicted: Sequence[Prediction], labels: Sequence[str], multi_label: bool
+) -> float:
     """Macro-F1: the unweighted mean of per-class F1."""
     from sklearn.metrics import f1_score
 
@@ -34,13 +36,17 @@ def macro_f1(gold: Sequence[Prediction], predicted: Sequence[Prediction], labels
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
-def _pair(gold: Sequence[Prediction], predicted: Sequence[Prediction], labels: Sequence[str], multi_label: bool) -> tuple[np.ndarray, np.ndarray]:
+def _pair(
+    gold: Sequence[Prediction], predicted: Sequence[Prediction], labels: Sequence[str], multi_label: bool
+) -> tuple[np.ndarray, np.ndarray]:
     if multi_label:
         return _indicators(gold, labels), _indicators(predicted, labels)
     return _single(gold, labels), _single(predicted, labels)
 
 
-def classification_metrics(gold: Sequence[Prediction], predicted: Sequence[Prediction], labels: Sequence[str], multi_label: bool) -> dict[str, Any]:
+def classification_metrics(
+    gold: Sequence[Prediction], predicted: Sequence[Prediction], labels: Sequence[str], multi_label: bool
+) -> dict[str, Any]:
     """All classification metrics as JSON-ready values."""
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 

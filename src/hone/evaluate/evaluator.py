@@ -52,7 +52,9 @@ def _latency_ms(predictor: Any, texts: Sequence[str], samples: int = 10) -> floa
     return 1000 * float(np.median(times)) if times else 0.0
 
 
-def paired_bootstrap(task: Task, gold: Sequence[Any], ours: Sequence[Any], theirs: Sequence[Any], resamples: int, seed: int) -> tuple[float, float]:
+def paired_bootstrap(
+    task: Task, gold: Sequence[Any], ours: Sequence[Any], theirs: Sequence[Any], resamples: int, seed: int
+) -> tuple[float, float]:
     """95% interval of score(ours) - score(theirs), resampling test examples with replacement."""
     rng = np.random.default_rng(seed)
     n = len(gold)
@@ -70,7 +72,15 @@ def best_baseline(baselines: dict[str, dict[str, Any]], metric: str, higher_is_b
     return pick(baselines, key=lambda name: baselines[name]["metrics"][metric])
 
 
-def compare(task: Task, gold: Sequence[Any], tuned: Outcome, baseline_name: str, baseline_preds: Sequence[Any], resamples: int, seed: int) -> dict[str, Any]:
+def compare(
+    task: Task,
+    gold: Sequence[Any],
+    tuned: Outcome,
+    baseline_name: str,
+    baseline_preds: Sequence[Any],
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
     """Gain of the tuned model over one baseline, its interval, and whether it is a proven gain."""
     ours = task.score(gold, tuned.predictions)
     theirs = task.score(gold, baseline_preds)
@@ -78,7 +88,14 @@ def compare(task: Task, gold: Sequence[Any], tuned: Outcome, baseline_name: str,
     low, high = paired_bootstrap(task, gold, tuned.predictions, baseline_preds, resamples, seed)
     gain = sign * (ours - theirs)
     ci = sorted((sign * low, sign * high))
-    return {"baseline": baseline_name, "baseline_score": theirs, "tuned_score": ours, "gain": gain, "ci95": ci, "better": ci[0] > 0}
+    return {
+        "baseline": baseline_name,
+        "baseline_score": theirs,
+        "tuned_score": ours,
+        "gain": gain,
+        "ci95": ci,
+        "better": ci[0] > 0,
+    }
 
 
 def verdict(comparison: dict[str, Any], metric: str) -> str:
@@ -90,8 +107,10 @@ def verdict(comparison: dict[str, Any], metric: str) -> str:
     if comparison["better"]:
         return f"Fine-tuning beats the best baseline ({name}) by {gain:+.3f} {label} {ci}."
     if gain > 0:
-        return (f"Fine-tuning scores {gain:+.3f} {label} above the best baseline ({name}), but the interval {ci} "
-                "includes zero: not a proven gain — keep the baseline or add data.")
+        return (
+            f"Fine-tuning scores {gain:+.3f} {label} above the best baseline ({name}), but the interval {ci} "
+            "includes zero: not a proven gain — keep the baseline or add data."
+        )
     return f"Fine-tuning does not beat the best baseline ({name}): {gain:+.3f} {label} {ci} — keep the baseline."
 
 

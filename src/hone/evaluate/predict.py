@@ -13,7 +13,14 @@ from torch import nn
 from hone.tasks.base import Task
 
 
-def predict_scores(task: Task, model: nn.Module, features: Sequence[dict[str, Any]], tokenizer: Any, batch_size: int, autocast: Any = None) -> np.ndarray:
+def predict_scores(
+    task: Task,
+    model: nn.Module,
+    features: Sequence[dict[str, Any]],
+    tokenizer: Any,
+    batch_size: int,
+    autocast: Any = None,
+) -> np.ndarray:
     """Scores for every feature, in input order. Batches hold similar lengths to avoid padding."""
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     device = next(model.parameters()).device

@@ -14,13 +14,19 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
     outcome = evaluate_predictor(task, predictor, test)
     gold = task.gold(test)
     result: dict[str, Any] = {
-        "task": task.name, "primary_metric": task.primary_metric, "higher_is_better": task.higher_is_better,
-        "n": len(test), **outcome.metrics, "worst": _worst(test, gold, outcome, cfg.eval.worst_examples),
+        "task": task.name,
+        "primary_metric": task.primary_metric,
+        "higher_is_better": task.higher_is_better,
+        "n": len(test),
+        **outcome.metrics,
+        "worst": _worst(test, gold, outcome, cfg.eval.worst_examples),
         "cost": {"tuned": {**outcome.cost, "device": _device(), "batch_size": cfg.eval.batch_size}},
     }
     baselines = read_json(p.run.baseline) if p.run.baseline.exists() else None
     if baselines is None or baselines.get("n") != len(test):
-        result["verdict"] = "No baseline results for this test split: run `hone baseline` first, then `hone eval` again."
+        result["verdict"] = (
+            "No baseline results for this test split: run `hone baseline` first, then `hone eval` again."
+        )
         return result
     result["cost"]["baselines"] = {name: b["cost"] for name, b in baselines["baselines"].items()}
     best = baselines["best"]
@@ -35,8 +41,14 @@ def _worst(examples: list[Any], gold: list[Any], outcome: Outcome, limit: int) -
     wrong = [i for i, (g, p) in enumerate(zip(gold, outcome.predictions, strict=True)) if tuple(g) != tuple(p)]
     wrong.sort(key=lambda i: -float(outcome.confidence[i]))
     return [
-        {"text": examples[i].text, "gold": _show(gold[i]), "predicted": _show(outcome.predictions[i]),
-         "confidence": round(float(outcome.confidence[i]), 4), "source": examples[i].source, "line": examples[i].line}
+        {
+            "text": examples[i].text,
+            "gold": _show(gold[i]),
+            "predicted": _show(outcome.predictions[i]),
+            "confidence": round(float(outcome.confidence[i]), 4),
+            "source": examples[i].source,
+            "line": examples[i].line,
+        }
         for i in wrong[:limit]
     ]
 
@@ -50,4 +62,3 @@ def _device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-

@@ -14,7 +14,9 @@ from torch import nn
 from hone.config.schema import LoraConfig, TrainConfig
 
 
-def adapt(model: nn.Module, method: str, lora: LoraConfig, head_modules: Sequence[str], peft_task_type: str) -> nn.Module:
+def adapt(
+    model: nn.Module, method: str, lora: LoraConfig, head_modules: Sequence[str], peft_task_type: str
+) -> nn.Module:
     """Return the model prepared for `method`; only the weights that should learn require grad."""
     if method == "full":
         model.requires_grad_(True)
@@ -49,7 +51,9 @@ def _is_head(name: str, head_modules: Sequence[str]) -> bool:
     return any(name == head or name.endswith(f".{head}") for head in head_modules)
 
 
-def param_groups(model: nn.Module, train: TrainConfig, method: str, head_modules: Sequence[str]) -> list[dict[str, Any]]:
+def param_groups(
+    model: nn.Module, train: TrainConfig, method: str, head_modules: Sequence[str]
+) -> list[dict[str, Any]]:
     """AdamW groups: decay vs no decay (biases, norms), and the head at its own learning rate."""
     head_lr = train.head_lr or (train.lr * 20 if method in ("freeze", "lora") else train.lr)
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}

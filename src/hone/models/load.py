@@ -34,7 +34,9 @@ def load_trained(model_dir: Path) -> LoadedModel:
     quiet_transformers()
     meta_path = model_dir / "hone.json"
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{model_dir}: no hone.json; this is not a model written by `hone train` (train the run first)")
+        raise FileNotFoundError(
+            f"{model_dir}: no hone.json; this is not a model written by `hone train` (train the run first)"
+        )
     refuse_pickles(model_dir)
     meta = json.loads(meta_path.read_text())
     task = task_from_description(meta)

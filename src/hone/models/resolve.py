@@ -31,7 +31,9 @@ def resolve_model(name: str) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelNotFound(f"{path} is a directory without config.json; point model.name at a Hugging Face model folder")
+            raise ModelNotFound(
+                f"{path} is a directory without config.json; point model.name at a Hugging Face model folder"
+            )
         return path.resolve()
     cached = _from_hub_cache(name)
     if cached is not None:

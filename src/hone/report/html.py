@@ -200,8 +200,10 @@ def _table(headers: Sequence[str], rows: Iterable[str | Sequence[str]], numeric:
 
 def _missing(inputs: Inputs, filename: str) -> str:
     command = INPUTS[filename][1].format(config=inputs.run.config, run=inputs.run.path)
-    return (f'<p class="missing"><code>{escape(filename)}</code> is missing; create it with '
-            f"<code>{escape(command)}</code>.</p>")
+    return (
+        f'<p class="missing"><code>{escape(filename)}</code> is missing; create it with '
+        f"<code>{escape(command)}</code>.</p>"
+    )
 
 
 def _note(html_text: str) -> str:
@@ -217,9 +219,14 @@ def _header(inputs: Inputs) -> str:
     guess = "evaluated" if inputs.eval else "trained" if inputs.run.model.exists() else "no model"
     status = record.status if record else guess  # only the registry knows "killed", "failed"
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    fields = [("task", cfg.get("task")), ("model", _dig(cfg, "model.name")),
-              ("method", _dig(cfg, "model.method")), ("status", status),
-              ("date", record and (record.finished or record.created)), ("report", generated)]
+    fields = [
+        ("task", cfg.get("task")),
+        ("model", _dig(cfg, "model.name")),
+        ("method", _dig(cfg, "model.method")),
+        ("status", status),
+        ("date", record and (record.finished or record.created)),
+        ("report", generated),
+    ]
     meta = "".join(f"<span><b>{k}</b> {_e(v)}</span>" for k, v in fields if v is not None)
     notes = "".join(_note(_e(n)) for n in inputs.notes)
     return f'<h1>{_e(inputs.name)}</h1><div class="meta">{meta}</div>{notes}'
@@ -233,10 +240,12 @@ def _verdict(inputs: Inputs) -> str:
     text = inputs.eval.get("verdict") or "No comparison with a baseline was recorded."
     detail = ""
     if cmp:  # the scores behind the verdict sentence, which already states gain and interval
-        detail = (f'<div class="detail">{_e(inputs.primary)}: tuned '
-                  f'{_metric(cmp.get("tuned_score"))} vs {_e(cmp.get("baseline"))} '
-                  f'{_metric(cmp.get("baseline_score"))} on {_e(inputs.eval.get("n"))} '
-                  "test examples.</div>")
+        detail = (
+            f'<div class="detail">{_e(inputs.primary)}: tuned '
+            f"{_metric(cmp.get('tuned_score'))} vs {_e(cmp.get('baseline'))} "
+            f"{_metric(cmp.get('baseline_score'))} on {_e(inputs.eval.get('n'))} "
+            "test examples.</div>"
+        )
     kind = "good" if cmp.get("better") is True else "warn"
     return f'<div class="verdict {kind}"><b>Verdict.</b> {_e(text)}{detail}</div>'
 
@@ -273,8 +282,12 @@ def _comparison(inputs: Inputs) -> str:
     scores = [v for _, m, _, _ in rows if (v := _num(m.get(primary))) is not None]
     best = (max if inputs.higher_is_better else min)(scores) if scores else None
     best_baseline = _dig(inputs.baseline, "best") or _dig(inputs.eval, "comparison.baseline")
-    headers = ["model", *[f"{c} (primary)" if c == primary else c for c in columns],
-               "latency / example", "time / 1,000 predictions"]
+    headers = [
+        "model",
+        *[f"{c} (primary)" if c == primary else c for c in columns],
+        "latency / example",
+        "time / 1,000 predictions",
+    ]
     body = [_contender_row(r, columns, best, best_baseline) for r in rows]
     return notices + _table(headers, body, set(range(1, len(headers)))) + _cost_note(inputs)
 
@@ -289,16 +302,14 @@ def _contender_row(row: Contender, columns: list[str], best: float | None, best_
         strong = column == columns[0] and best is not None and _num(metrics.get(column)) == best
         cells.append(f"<b>{value}</b>" if strong else value)
     latency = _num(cost.get("latency_ms"))
-    cells += [_duration(None if latency is None else latency / 1e3),
-              _duration(cost.get("per_1000_s"))]
+    cells += [_duration(None if latency is None else latency / 1e3), _duration(cost.get("per_1000_s"))]
     return _row(cells, set(range(1, len(cells))), attrs=" class=tuned" if tuned else "")
 
 
 def _cost_note(inputs: Inputs) -> str:
     tuned, timed = _dig(inputs.eval, "cost.tuned") or {}, ""
     if tuned.get("device"):
-        timed = (f"The tuned model was timed on {_e(tuned['device'])}, "
-                 f"batch size {_e(tuned.get('batch_size'))}. ")
+        timed = f"The tuned model was timed on {_e(tuned['device'])}, batch size {_e(tuned.get('batch_size'))}. "
     return _note(f"{timed}Best primary score in bold.")
 
 
@@ -307,8 +318,9 @@ def _curves(inputs: Inputs) -> str:
     loss = plots.training_loss(records)
     parts = [_img(loss, "training loss by step") if loss else _note("No training loss logged.")]
     dev = plots.dev_metric(records, metric, inputs.higher_is_better) if metric else None
-    parts.append(_img(dev, f"dev {metric} by step") if dev else
-                 _note(f"No dev evaluations of {_e(metric)} were logged."))
+    parts.append(
+        _img(dev, f"dev {metric} by step") if dev else _note(f"No dev evaluations of {_e(metric)} were logged.")
+    )
     return "".join(parts)
 
 
@@ -322,8 +334,10 @@ def _confusion(inputs: Inputs) -> str:
 
 def _per_class(inputs: Inputs) -> str:
     per_class = _dig(inputs.eval, "per_class") or {}
-    rows = [[_e(label), _metric(s.get("precision")), _metric(s.get("recall")),
-             _metric(s.get("f1")), _e(s.get("support"))] for label, s in per_class.items()]
+    rows = [
+        [_e(label), _metric(s.get("precision")), _metric(s.get("recall")), _metric(s.get("f1")), _e(s.get("support"))]
+        for label, s in per_class.items()
+    ]
     if not rows:
         return _note("No per-class breakdown was recorded.")
     return _table(["label", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4})
@@ -344,9 +358,16 @@ def _worst(inputs: Inputs) -> str:
     worst = _dig(inputs.eval, "worst") or []
     if not worst:
         return _note("No wrong predictions were recorded.")
-    rows = [[f'<div class="text">{_e(_clip(item.get("text", "")))}</div>', _e(item.get("gold")),
-             _e(item.get("predicted")), _metric(item.get("confidence")), _where(item)]
-            for item in worst[:MAX_WORST]]
+    rows = [
+        [
+            f'<div class="text">{_e(_clip(item.get("text", "")))}</div>',
+            _e(item.get("gold")),
+            _e(item.get("predicted")),
+            _metric(item.get("confidence")),
+            _where(item),
+        ]
+        for item in worst[:MAX_WORST]
+    ]
     more = _note(f"Showing {MAX_WORST} of {len(worst)}.") if len(worst) > MAX_WORST else ""
     return _table(["text", "gold", "predicted", "confidence", "source"], rows, {3}) + more
 
@@ -354,15 +375,15 @@ def _worst(inputs: Inputs) -> str:
 def _data_check(inputs: Inputs) -> str:
     check = inputs.check or {}
     counts = check.get("counts") or {}
-    parts = [f"<p><b>{_e(counts.get('error', 0))}</b> error(s), "
-             f"<b>{_e(counts.get('warning', 0))}</b> warning(s).</p>"]
-    by_category = sorted((check.get("by_category") or {}).items(),
-                         key=lambda kv: -(_num(kv[1]) or 0))
+    parts = [f"<p><b>{_e(counts.get('error', 0))}</b> error(s), <b>{_e(counts.get('warning', 0))}</b> warning(s).</p>"]
+    by_category = sorted((check.get("by_category") or {}).items(), key=lambda kv: -(_num(kv[1]) or 0))
     if by_category:
         parts.append(_table(["category", "count"], [[_e(k), _e(v)] for k, v in by_category], {1}))
     problems = check.get("problems") or []
-    rows = [[_e(p.get("severity")), _e(p.get("category")), _where(p), _e(p.get("field")),
-             _e(p.get("message"))] for p in problems[:MAX_PROBLEMS]]
+    rows = [
+        [_e(p.get("severity")), _e(p.get("category")), _where(p), _e(p.get("field")), _e(p.get("message"))]
+        for p in problems[:MAX_PROBLEMS]
+    ]
     if rows:
         parts.append(_table(["severity", "category", "where", "field", "message"], rows, set()))
     if len(problems) > MAX_PROBLEMS:
@@ -393,7 +414,9 @@ def _section(title: str, needs: str | None, render: Callable[[Inputs], str], inp
 def render_report(inputs: Inputs) -> str:
     """The whole report page as one HTML string."""
     sections = "".join(_section(*spec, inputs) for spec in SECTIONS)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>hone report: {_e(inputs.name)}</title><style>{CSS}</style></head>"
-            f"<body><main>{_header(inputs)}{_verdict(inputs)}{sections}</main></body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>hone report: {_e(inputs.name)}</title><style>{CSS}</style></head>"
+        f"<body><main>{_header(inputs)}{_verdict(inputs)}{sections}</main></body></html>\n"
+    )

@@ -78,6 +78,7 @@ def training_loss(records: Sequence[Record]) -> str | None:
 
 def dev_metric(records: Sequence[Record], metric: str, higher_is_better: bool) -> str | None:
     """The dev curve of `metric` from metrics.jsonl records, or None if none was logged."""
+
     def score(record: Record) -> Any:
         dev = record.get("dev")
         return dev.get(metric) if isinstance(dev, dict) else None
@@ -95,8 +96,7 @@ def loss_curve(steps: Sequence[float], losses: Sequence[float]) -> str:
     if len(losses) >= 20:
         ax.plot(steps, losses, color=LINE, alpha=0.25, linewidth=1, label="loss")
         window = max(5, len(losses) // 20)
-        ax.plot(steps, _smooth(losses, window), color=LINE, linewidth=2,
-                label=f"moving average ({window} logs)")
+        ax.plot(steps, _smooth(losses, window), color=LINE, linewidth=2, label=f"moving average ({window} logs)")
         ax.legend(frameon=False)
     else:
         ax.plot(steps, losses, color=LINE, linewidth=2, marker="o", markersize=3)
@@ -104,9 +104,7 @@ def loss_curve(steps: Sequence[float], losses: Sequence[float]) -> str:
     return to_base64_png(fig)
 
 
-def dev_curve(
-    steps: Sequence[float], scores: Sequence[float], metric: str, higher_is_better: bool = True
-) -> str:
+def dev_curve(steps: Sequence[float], scores: Sequence[float], metric: str, higher_is_better: bool = True) -> str:
     """The dev-set primary metric against step, with the best evaluation marked."""
     fig = _figure(7.5, 3.6)
     ax = fig.add_subplot()
@@ -115,8 +113,7 @@ def dev_curve(
     if finite:
         pick = max if higher_is_better else min
         best_step, best = pick(finite, key=lambda sv: sv[1])
-        ax.scatter([best_step], [best], s=90, color=ACCENT, zorder=3,
-                   label=f"best {best:.3f} at step {best_step:g}")
+        ax.scatter([best_step], [best], s=90, color=ACCENT, zorder=3, label=f"best {best:.3f} at step {best_step:g}")
         ax.legend(frameon=False)
     _style(ax, f"Dev {metric}", "step", metric)
     return to_base64_png(fig)

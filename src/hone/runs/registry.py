@@ -178,9 +178,7 @@ class Registry:
                     f"hone understands ({SCHEMA_VERSION}); upgrade hone"
                 )
 
-    def start(
-        self, name: str, task: str, model: str, method: str, run_dir: Path, config_hash: str
-    ) -> None:
+    def start(self, name: str, task: str, model: str, method: str, run_dir: Path, config_hash: str) -> None:
         """Record that this process is running `name`; a restart of an existing run resets it."""
         now, pid = _now(), os.getpid()
         with self._connect(write=True) as conn:
@@ -195,8 +193,20 @@ class Registry:
                        heartbeat = excluded.heartbeat, pid = excluded.pid,
                        host = excluded.host, pid_start = excluded.pid_start,
                        finished = NULL, message = NULL, primary_metric = NULL, score = NULL""",
-                (name, task, model, method, str(run_dir), config_hash, now, now, now, pid,
-                 self._host, process_start_id(pid)),
+                (
+                    name,
+                    task,
+                    model,
+                    method,
+                    str(run_dir),
+                    config_hash,
+                    now,
+                    now,
+                    now,
+                    pid,
+                    self._host,
+                    process_start_id(pid),
+                ),
             )
 
     def heartbeat(self, name: str) -> None:
@@ -241,9 +251,7 @@ class Registry:
     def list(self) -> list[RunRecord]:
         """Every run, newest first."""
         with self._connect() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM runs ORDER BY created DESC, rowid DESC"
-            ).fetchall()
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY created DESC, rowid DESC").fetchall()
         return [self._record(row) for row in rows]
 
     def _record(self, row: sqlite3.Row) -> RunRecord:

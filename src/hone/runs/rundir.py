@@ -1,14 +1,14 @@
 """The run directory: every file a run writes, by name, so no stage guesses a path.
 
-    runs/<name>/
-      config.yaml      resolved config (every default written out)
-      data/            split manifest (ids + hashes) and the data-check report
-      baseline.json    baseline metrics and test predictions
-      checkpoints/     resumable state: safetensors + JSON, COMPLETE marker last
-      model/           final weights (PEFT adapter or full model) + tokenizer + hone.json
-      metrics.jsonl    one line per logged step and per dev evaluation
-      eval.json        test metrics, breakdowns, worst examples, comparison with the best baseline
-      report.html      the human view
+runs/<name>/
+  config.yaml      resolved config (every default written out)
+  data/            split manifest (ids + hashes) and the data-check report
+  baseline.json    baseline metrics and test predictions
+  checkpoints/     resumable state: safetensors + JSON, COMPLETE marker last
+  model/           final weights (PEFT adapter or full model) + tokenizer + hone.json
+  metrics.jsonl    one line per logged step and per dev evaluation
+  eval.json        test metrics, breakdowns, worst examples, comparison with the best baseline
+  report.html      the human view
 """
 
 from __future__ import annotations

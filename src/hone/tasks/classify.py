@@ -40,7 +40,12 @@ class ClassifyTask:
 
     def describe(self) -> dict[str, Any]:
         """What a saved model needs to rebuild this task (written to model/hone.json)."""
-        return {"task": self.name, "labels": self.labels, "multi_label": self.multi_label, "max_length": self.max_length}
+        return {
+            "task": self.name,
+            "labels": self.labels,
+            "multi_label": self.multi_label,
+            "max_length": self.max_length,
+        }
 
     def build_model(self, model_dir: str) -> nn.Module:
         from transformers import AutoModelForSequenceClassification

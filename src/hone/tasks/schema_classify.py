@@ -47,7 +47,15 @@ def _problem(category: str, message: str, source: str, line: int, field: str) ->
 
 def _text(record: Mapping[str, Any], field: str, source: str, line: int, out: list[Problem]) -> str | None:
     if field not in record:
-        out.append(_problem(P.MISSING_FIELD, f"no {field!r} field; each row needs the text in {field!r} (or set data.text_field)", source, line, field))
+        out.append(
+            _problem(
+                P.MISSING_FIELD,
+                f"no {field!r} field; each row needs the text in {field!r} (or set data.text_field)",
+                source,
+                line,
+                field,
+            )
+        )
         return None
     value = record[field]
     if not isinstance(value, str):
@@ -59,10 +67,20 @@ def _text(record: Mapping[str, Any], field: str, source: str, line: int, out: li
     return value
 
 
-def _labels(record: Mapping[str, Any], data: DataConfig, source: str, line: int, out: list[Problem]) -> tuple[str, ...] | None:
+def _labels(
+    record: Mapping[str, Any], data: DataConfig, source: str, line: int, out: list[Problem]
+) -> tuple[str, ...] | None:
     field = data.label_field
     if field not in record:
-        out.append(_problem(P.MISSING_FIELD, f"no {field!r} field; each row needs its label in {field!r} (or set data.label_field)", source, line, field))
+        out.append(
+            _problem(
+                P.MISSING_FIELD,
+                f"no {field!r} field; each row needs its label in {field!r} (or set data.label_field)",
+                source,
+                line,
+                field,
+            )
+        )
         return None
     value = record[field]
     values = _label_values(value, data.multi_label, field, source, line, out)
@@ -71,7 +89,15 @@ def _labels(record: Mapping[str, Any], data: DataConfig, source: str, line: int,
     if data.labels is not None:
         unknown = [v for v in values if v not in data.labels]
         if unknown:
-            out.append(_problem(P.UNKNOWN_LABEL, f"label(s) {unknown} not in data.labels {data.labels}; fix the row or add the label", source, line, field))
+            out.append(
+                _problem(
+                    P.UNKNOWN_LABEL,
+                    f"label(s) {unknown} not in data.labels {data.labels}; fix the row or add the label",
+                    source,
+                    line,
+                    field,
+                )
+            )
             return None
     return tuple(values)
 
@@ -81,10 +107,26 @@ def _label_values(value: Any, multi: bool, field: str, source: str, line: int, o
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            out.append(_problem(P.WRONG_TYPE, f"{field!r} must be a list of strings for a multi-label run, got {_type(value)}", source, line, field))
+            out.append(
+                _problem(
+                    P.WRONG_TYPE,
+                    f"{field!r} must be a list of strings for a multi-label run, got {_type(value)}",
+                    source,
+                    line,
+                    field,
+                )
+            )
             return None
     elif isinstance(value, bool) or not isinstance(value, (str, int)):
-        out.append(_problem(P.WRONG_TYPE, f"{field!r} must be a string (or set data.multi_label: true for lists), got {_type(value)}", source, line, field))
+        out.append(
+            _problem(
+                P.WRONG_TYPE,
+                f"{field!r} must be a string (or set data.multi_label: true for lists), got {_type(value)}",
+                source,
+                line,
+                field,
+            )
+        )
         return None
     values = [str(v).strip() for v in (value if isinstance(value, list) else [value])]
     if not values or not all(values):
@@ -108,12 +150,32 @@ def label_problems(examples: Sequence[TextExample], imbalance_ratio: float) -> l
         if len(keys) > 1:
             lines = ", ".join(f"{ex.source}:{ex.line}={ex.label_key}" for ex in group)
             for ex in group:
-                found.append(Problem(P.CONFLICTING_LABELS, f"the same text has different labels ({lines}); decide on one", ex.source, ex.line, None, "warning"))
+                found.append(
+                    Problem(
+                        P.CONFLICTING_LABELS,
+                        f"the same text has different labels ({lines}); decide on one",
+                        ex.source,
+                        ex.line,
+                        None,
+                        "warning",
+                    )
+                )
     counts = Counter(label for ex in examples for label in ex.labels)
     if len(counts) >= 2:
         (top, n_top), (low, n_low) = counts.most_common()[0], counts.most_common()[-1]
         if n_top >= imbalance_ratio * n_low:
-            found.append(Problem(P.IMBALANCE, f"{top!r} has {n_top} examples, {low!r} only {n_low} ({n_top / n_low:.1f}x); collect more {low!r} examples or expect weak recall on it", severity="warning"))
+            found.append(
+                Problem(
+                    P.IMBALANCE,
+                    f"{top!r} has {n_top} examples, {low!r} only {n_low} ({n_top / n_low:.1f}x); collect more "
+                    f"{low!r} examples or expect weak recall on it",
+                    severity="warning",
+                )
+            )
     if len(counts) == 1:
-        found.append(Problem(P.TOO_FEW, f"only one label ({next(iter(counts))!r}) in the data; classification needs at least two"))
+        found.append(
+            Problem(
+                P.TOO_FEW, f"only one label ({next(iter(counts))!r}) in the data; classification needs at least two"
+            )
+        )
     return found

@@ -85,7 +85,9 @@ class LoopSpec:
     seed: int
 
 
-def train_steps(model: torch.nn.Module, optimizer: Any, scheduler: Any, accelerator: Any, spec: LoopSpec, pos: Position) -> Iterator[StepRecord]:
+def train_steps(
+    model: torch.nn.Module, optimizer: Any, scheduler: Any, accelerator: Any, spec: LoopSpec, pos: Position
+) -> Iterator[StepRecord]:
     """Run optimizer steps from `pos` on, yielding after each one; `pos` is updated in place."""
     lengths = [len(f["input_ids"]) for f in spec.features]
     model.train()
@@ -104,7 +106,15 @@ def train_steps(model: torch.nn.Module, optimizer: Any, scheduler: Any, accelera
             yield record
 
 
-def _step(model: torch.nn.Module, optimizer: Any, scheduler: Any, accelerator: Any, spec: LoopSpec, group: list[list[int]], pos: Position) -> StepRecord:
+def _step(
+    model: torch.nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    accelerator: Any,
+    spec: LoopSpec,
+    group: list[list[int]],
+    pos: Position,
+) -> StepRecord:
     start = time.perf_counter()
     total_loss, examples, tokens = 0.0, 0, 0
     for indices in group:
@@ -127,7 +137,9 @@ def _step(model: torch.nn.Module, optimizer: Any, scheduler: Any, accelerator: A
     pos.step += 1
     pos.examples += examples
     lr = scheduler.get_last_lr()[0]
-    return StepRecord(pos.step, 0.0, total_loss, lr, float(grad_norm), examples, tokens, time.perf_counter() - start, False)
+    return StepRecord(
+        pos.step, 0.0, total_loss, lr, float(grad_norm), examples, tokens, time.perf_counter() - start, False
+    )
 
 
 def linear_schedule(optimizer: Any, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:

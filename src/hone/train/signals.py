@@ -14,7 +14,9 @@ class Stopped(Exception):
     def __init__(self, signum: int, checkpoint: str) -> None:
         self.signum = signum
         self.exit_code = 128 + signum  # the shell's convention, so a stop never reads as a crash (1)
-        super().__init__(f"stopped by {signal.Signals(signum).name}; resume with `hone train --resume` from {checkpoint}")
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name}; resume with `hone train --resume` from {checkpoint}"
+        )
 
 
 class StopFlag:

@@ -79,14 +79,24 @@ class Session:
     total_steps: int = 0
 
 
-def fit(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], dev: Sequence[Any], resume: bool = False,
-        progress: bool = True, on_step: Callable[[Session, StepRecord], None] | None = None) -> FitResult:
+def fit(
+    config: HoneConfig,
+    run: RunDir,
+    task: Task,
+    train: Sequence[Any],
+    dev: Sequence[Any],
+    resume: bool = False,
+    progress: bool = True,
+    on_step: Callable[[Session, StepRecord], None] | None = None,
+) -> FitResult:
     """Train `task` on `train`, select on `dev`, write `run.model`. Raises Stopped on a signal."""
     session = _build(config, run, task, train, dev)
     if resume:
         _resume(session)
     elif run.checkpoints.exists() and ck.checkpoints(run.checkpoints):
-        raise FileExistsError(f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name")
+        raise FileExistsError(
+            f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name"
+        )
     with graceful_stop() as stop, TrainProgress(session.total_steps, session.pos.step, enabled=progress) as bar:
         stopped_early = _run(session, stop, bar, on_step)
     return _finish(session, stopped_early)
@@ -100,7 +110,9 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
     set_threads(config.train.threads)
     model_dir = str(resolve_model(config.model.name))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = adapt(task.build_model(model_dir), config.model.method, config.model.lora, task.head_modules, task.peft_task_type)
+    model = adapt(
+        task.build_model(model_dir), config.model.method, config.model.lora, task.head_modules, task.peft_task_type
+    )
     tc = config.train
     optimizer = torch.optim.AdamW(param_groups(model, tc, config.model.method, task.head_modules))
     per_epoch = steps_per_epoch(len(train), tc.batch_size, tc.grad_accum)
@@ -109,20 +121,47 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
     accelerator = make_accelerator(tc.precision)
     model, optimizer = accelerator.prepare(model, optimizer)
     spec = LoopSpec(
-        features=task.encode(train, tokenizer), collate=lambda f: task.collate(f, tokenizer), loss=task.loss,
-        batch_size=tc.batch_size, grad_accum=tc.grad_accum, epochs=tc.epochs, max_steps=tc.max_steps,
-        max_grad_norm=tc.max_grad_norm, seed=config.seed,
+        features=task.encode(train, tokenizer),
+        collate=lambda f: task.collate(f, tokenizer),
+        loss=task.loss,
+        batch_size=tc.batch_size,
+        grad_accum=tc.grad_accum,
+        epochs=tc.epochs,
+        max_steps=tc.max_steps,
+        max_grad_norm=tc.max_grad_norm,
+        seed=config.seed,
     )
-    return Session(config, run, task, model, tokenizer, optimizer, scheduler, accelerator, spec,
-                   task.encode(dev, tokenizer), task.gold(dev), total_steps=total)
+    return Session(
+        config,
+        run,
+        task,
+        model,
+        tokenizer,
+        optimizer,
+        scheduler,
+        accelerator,
+        spec,
+        task.encode(dev, tokenizer),
+        task.gold(dev),
+        total_steps=total,
+    )
 
 
 def _run(s: Session, stop: StopFlag, bar: TrainProgress, on_step: Callable[[Session, StepRecord], None] | None) -> bool:
     tc = s.config.train
     for record in train_steps(s.model, s.optimizer, s.scheduler, s.accelerator, s.spec, s.pos):
-        _log(s.run, {"step": record.step, "epoch": round(record.epoch, 4), "loss": record.loss, "lr": record.lr,
-                     "grad_norm": record.grad_norm, "examples_per_s": record.examples / max(record.seconds, 1e-9),
-                     "tokens_per_s": record.tokens / max(record.seconds, 1e-9)})
+        _log(
+            s.run,
+            {
+                "step": record.step,
+                "epoch": round(record.epoch, 4),
+                "loss": record.loss,
+                "lr": record.lr,
+                "grad_norm": record.grad_norm,
+                "examples_per_s": record.examples / max(record.seconds, 1e-9),
+                "tokens_per_s": record.tokens / max(record.seconds, 1e-9),
+            },
+        )
         bar.update(record)
         if on_step is not None:
             on_step(s, record)
@@ -141,7 +180,9 @@ def _run(s: Session, stop: StopFlag, bar: TrainProgress, on_step: Callable[[Sess
 
 
 def _evaluate_dev(s: Session, record: StepRecord, bar: TrainProgress) -> None:
-    scores = predict_scores(s.task, s.model, s.dev_features, s.tokenizer, s.config.eval.batch_size, s.accelerator.autocast)
+    scores = predict_scores(
+        s.task, s.model, s.dev_features, s.tokenizer, s.config.eval.batch_size, s.accelerator.autocast
+    )
     predicted = s.task.decode(scores)
     metrics = s.task.metrics(s.dev_gold, predicted)["metrics"]
     score = metrics[s.task.primary_metric]
@@ -150,15 +191,21 @@ def _evaluate_dev(s: Session, record: StepRecord, bar: TrainProgress) -> None:
     _log(s.run, {"step": record.step, "epoch": round(record.epoch, 4), "dev": metrics})
     bar.note(f"step {record.step}: dev {s.task.primary_metric} {score:.4f}" + (" (best)" if improved else ""))
     if improved:
-        ck.save_checkpoint(s.run.checkpoints, ck.checkpoint_name("best", record.step), _snapshot(s, optimizer=False), keep=1)
+        ck.save_checkpoint(
+            s.run.checkpoints, ck.checkpoint_name("best", record.step), _snapshot(s, optimizer=False), keep=1
+        )
 
 
 def _snapshot(s: Session, optimizer: bool = True) -> ck.Checkpoint:
     model = s.accelerator.unwrap_model(s.model)
     state = {
         "position": s.pos.to_json(),
-        "tracker": {"best_score": s.tracker.best_score, "best_step": s.tracker.best_step,
-                    "evals_since_best": s.tracker.evals_since_best, "history": s.tracker.history},
+        "tracker": {
+            "best_score": s.tracker.best_score,
+            "best_step": s.tracker.best_step,
+            "evals_since_best": s.tracker.evals_since_best,
+            "history": s.tracker.history,
+        },
         "scheduler": s.scheduler.state_dict(),
         "python_rng": python_rng_state(),
         "total_steps": s.total_steps,
@@ -167,13 +214,17 @@ def _snapshot(s: Session, optimizer: bool = True) -> ck.Checkpoint:
 
 
 def _save_step(s: Session) -> None:
-    ck.save_checkpoint(s.run.checkpoints, ck.checkpoint_name("step", s.pos.step), _snapshot(s), keep=s.config.train.keep_checkpoints)
+    ck.save_checkpoint(
+        s.run.checkpoints, ck.checkpoint_name("step", s.pos.step), _snapshot(s), keep=s.config.train.keep_checkpoints
+    )
 
 
 def _resume(s: Session) -> None:
     path = ck.latest_checkpoint(s.run.checkpoints)
     if path is None:
-        raise FileNotFoundError(f"{s.run.checkpoints}: no complete checkpoint to resume from; start the run without --resume")
+        raise FileNotFoundError(
+            f"{s.run.checkpoints}: no complete checkpoint to resume from; start the run without --resume"
+        )
     state = ck.load_checkpoint(path)
     _load_weights(s.accelerator.unwrap_model(s.model), state.weights, path)
     if state.optimizer is not None:
@@ -192,7 +243,8 @@ def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path
     wrong = [n for n, t in weights.items() if n in params and params[n].shape != t.shape]
     if missing or unknown or wrong:
         raise ck.CheckpointError(
-            f"{path} does not match this model (missing {missing[:3]}, unexpected {unknown[:3]}, wrong shape {wrong[:3]}); "
+            f"{path} does not match this model (missing {missing[:3]}, unexpected {unknown[:3]}, wrong shape "
+            f"{wrong[:3]}); "
             "was the config's model or method changed since the run started?"
         )
     with torch.no_grad():
@@ -201,11 +253,18 @@ def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint, so a resumed run's log reads as one run."""
+    """Drop log lines written after the checkpoint (and a line torn by a kill), so the log reads as one run."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    kept = [line for line in path.read_text().splitlines() if (_logged_step(line) or step + 1) <= step]
     path.write_text("".join(line + "\n" for line in kept))
+
+
+def _logged_step(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _log(run: RunDir, payload: dict[str, Any]) -> None:
@@ -224,4 +283,6 @@ def _finish(s: Session, stopped_early: bool) -> FitResult:
         _load_weights(model, ck.load_checkpoint(best).weights, best)
     save_final_model(model, s.tokenizer, s.task, s.config, s.run.model)
     trainable, total = count_parameters(model)
-    return FitResult(s.pos.step, s.tracker.best_step, s.tracker.best_score, stopped_early, s.run.model, trainable, total)
+    return FitResult(
+        s.pos.step, s.tracker.best_step, s.tracker.best_score, stopped_early, s.run.model, trainable, total
+    )
