@@ -126,3 +126,37 @@ def test_non_finite_loss_stops_the_run(config_dict: dict, monkeypatch: pytest.Mo
         hone.train(cfg, progress=False)
     assert [r.status for r in hone.runs(cfg.runs_dir)] == ["failed"]
     assert not (cfg.runs_dir / "t" / "model").exists()
+
+
+def test_non_finite_gradient_stops_the_run(config_dict: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hone.tasks.classify import ClassifyTask
+
+    real = ClassifyTask.loss
+    calls = {"n": 0}
+
+    def poisoned(self, model, batch):
+        calls["n"] += 1
+        loss = real(self, model, batch)
+        if calls["n"] == 2:  # finite loss, infinite gradient
+            weight = next(p for n, p in model.named_parameters() if "classifier.weight" in n)
+            weight.register_hook(lambda grad: grad * float("inf"))
+        return loss
+
+    monkeypatch.setattr(ClassifyTask, "loss", poisoned)
+    cfg = hone.load_config(config_dict)
+    with pytest.raises(NonFiniteError, match="gradient norm is (inf|nan) at step 2"):
+        hone.train(cfg, progress=False)
+    saved = [load_file(str(p)) for p in (cfg.runs_dir / "t" / "checkpoints").rglob("*.safetensors")]
+    assert all(torch.isfinite(t).all() for tensors in saved for t in tensors.values() if t.is_floating_point())
+
+
+def test_label_only_in_test_does_not_crash(config_dict: dict, tmp_path: Path, dataset: Path) -> None:
+    test = tmp_path / "test.jsonl"
+    lines = dataset.read_text().splitlines(keepends=True)
+    test.write_text('{"text": "refund my money back please", "label": "refund"}\n' + "".join(lines[:15]))
+    config_dict["data"]["test"] = str(test)
+    config_dict["train"]["max_steps"] = 3
+    cfg = hone.load_config(config_dict)
+    run = hone.train(cfg, progress=False)
+    result = hone.evaluate(run)
+    assert result["per_class"]["refund"]["support"] == 1 and result["per_class"]["refund"]["recall"] == 0.0

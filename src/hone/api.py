@@ -85,7 +85,7 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
     files = [f for f in (cfg.data.train, cfg.data.dev, cfg.data.test) if f is not None]
     write_json(run.manifest, manifest(result.splits, files))
     run.config.write_text(dump_config(cfg), encoding="utf-8")
-    task = ClassifyTask.from_config(cfg, result.splits["train"])
+    task = ClassifyTask.from_config(cfg, [ex for split in result.splits.values() for ex in split])
     return Prepared(cfg, run, result.splits, result, task)
 
 

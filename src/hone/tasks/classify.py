@@ -33,9 +33,13 @@ class ClassifyTask:
     peft_task_type = "SEQ_CLS"
 
     @classmethod
-    def from_config(cls, config: ClassifyConfig, train: Sequence[TextExample]) -> ClassifyTask:
-        """Label space: the declared labels, else every label seen in training, sorted."""
-        labels = config.data.labels or sorted({label for ex in train for label in ex.labels})
+    def from_config(cls, config: ClassifyConfig, examples: Sequence[TextExample]) -> ClassifyTask:
+        """Label space: the declared labels, else every label in any split, sorted.
+
+        A label seen only in dev or test still needs an index (the check warns about it); the model
+        cannot learn it, and the metrics say so instead of the run crashing.
+        """
+        labels = config.data.labels or sorted({label for ex in examples for label in ex.labels})
         return cls(labels=list(labels), multi_label=config.data.multi_label, max_length=config.data.max_length)
 
     def describe(self) -> dict[str, Any]:
