@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hone.config import HoneConfig, config_template, dump_config, load_config
+from hone.config import HoneConfig, RunConfig, config_template, dump_config, load_config
 from hone.runs.rundir import RunDir, read_json, write_json
 
 ConfigLike = HoneConfig | str | Path | Mapping[str, Any]
@@ -34,7 +34,7 @@ class Prepared:
 
 def config_of(source: ConfigLike, overrides: Iterable[str] = ()) -> HoneConfig:
     """A typed config from a file, a mapping or a config (overrides applied to a copy)."""
-    if isinstance(source, HoneConfig):
+    if isinstance(source, RunConfig):
         if not overrides:
             return source
         return load_config(source.model_dump(mode="json"), overrides)
@@ -70,7 +70,7 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
     file changed since the run started.
     """
     from hone.data.split import changed_files, manifest
-    from hone.tasks.classify import ClassifyTask
+    from hone.tasks import spec_for
 
     cfg = config_of(config)
     run = RunDir(cfg.runs_dir / cfg.name).create()
@@ -85,15 +85,15 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
     files = [f for f in (cfg.data.train, cfg.data.dev, cfg.data.test) if f is not None]
     write_json(run.manifest, manifest(result.splits, files))
     run.config.write_text(dump_config(cfg), encoding="utf-8")
-    task = ClassifyTask.from_config(cfg, [ex for split in result.splits.values() for ex in split])
+    task = spec_for(cfg.task).task.from_config(cfg, [ex for split in result.splits.values() for ex in split])
     return Prepared(cfg, run, result.splits, result, task)
 
 
 def baseline(config: ConfigLike) -> dict[str, Any]:
     """Fit and score every configured baseline on the test split; writes baseline.json."""
-    from hone.baseline.classic import make_baselines
     from hone.evaluate.evaluator import best_baseline, evaluate_predictor
     from hone.models.resolve import resolve_model
+    from hone.tasks import spec_for
 
     p = prepare(config)
     cfg, test = p.config, p.splits["test"]
@@ -103,9 +103,7 @@ def baseline(config: ConfigLike) -> dict[str, Any]:
         "n": len(test),
         "baselines": {},
     }
-    for predictor in make_baselines(
-        cfg.baseline.methods, cfg.data.multi_label, cfg.seed, str(resolve_model(cfg.model.name)), cfg.data.max_length
-    ):
+    for predictor in spec_for(cfg.task).baselines(cfg, str(resolve_model(cfg.model.name))):
         predictor.fit(p.splits["train"])
         outcome = evaluate_predictor(p.task, predictor, test)
         out["baselines"][predictor.name] = {

@@ -33,7 +33,9 @@ class SplitConfig(Section):
     stratify: bool = Field(True, description="Keep each label's share equal across splits.")
 
 
-class DataConfig(Section):
+class DataFiles(Section):
+    """Where a task's examples are and how to read and check them (every task's data section has these)."""
+
     train: Path = Field(
         description="Training data: a JSONL or CSV file (relative paths are relative to the config file)."
     )
@@ -43,15 +45,11 @@ class DataConfig(Section):
         "auto", description="File format; `auto` decides by extension (.jsonl/.json/.ndjson or .csv/.tsv)."
     )
     text_field: str = Field("text", description="Name of the field holding the input text.")
-    label_field: str = Field(
-        "label", description="Name of the field holding the label (a string; a list of strings when multi_label)."
-    )
     labels: list[str] | None = Field(
         None,
         description="The allowed labels, in order. When set, any other label is an error; when empty, labels are "
         "read from the training data.",
     )
-    multi_label: bool = Field(False, description="Each example may carry several labels (field holds a list).")
     max_length: int = Field(
         128, ge=8, le=8192, description="Tokens per example; longer texts are truncated (the check reports how many)."
     )
@@ -66,6 +64,23 @@ class DataConfig(Section):
     split: SplitConfig = Field(
         default_factory=SplitConfig, description="How test/dev splits are drawn when not given as files."
     )
+
+    @model_validator(mode="after")
+    def _labels_unique(self) -> DataFiles:
+        labels = self.labels
+        if labels is not None and len(set(labels)) != len(labels):
+            dupes = sorted({x for x in labels if labels.count(x) > 1})
+            raise ValueError(f"data.labels lists {dupes} more than once; list each label once")
+        return self
+
+
+class DataConfig(DataFiles):
+    """Classification data: a text and its label (or labels) per row."""
+
+    label_field: str = Field(
+        "label", description="Name of the field holding the label (a string; a list of strings when multi_label)."
+    )
+    multi_label: bool = Field(False, description="Each example may carry several labels (field holds a list).")
 
 
 class LoraConfig(Section):
@@ -147,10 +162,9 @@ class BaselineConfig(Section):
     )
 
 
-class ClassifyConfig(Section):
-    """A text-classification run: one label (or several) per text."""
+class RunConfig(Section):
+    """What every run has, whatever its task."""
 
-    task: Literal["classify"] = Field("classify", description="What is learned: `classify` assigns labels to texts.")
     name: str = Field(
         "run",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
@@ -158,22 +172,49 @@ class ClassifyConfig(Section):
     )
     runs_dir: Path = Field(Path("runs"), description="Where run directories and the registry live.")
     seed: int = Field(13, description="Seed for splits, initialisation and data order.")
-    data: DataConfig = Field(description="Where the examples are and how to read them.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="Which base model and how to adapt it.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation settings.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation settings.")
+
+
+class ClassifyConfig(RunConfig):
+    """A text-classification run: one label (or several) per text."""
+
+    task: Literal["classify"] = Field("classify", description="What is learned: `classify` assigns labels to texts.")
+    data: DataConfig = Field(description="Where the examples are and how to read them.")
     baseline: BaselineConfig = Field(default_factory=BaselineConfig, description="What fine-tuning has to beat.")
 
-    @model_validator(mode="after")
-    def _labels_unique(self) -> ClassifyConfig:
-        labels = self.data.labels
-        if labels is not None and len(set(labels)) != len(labels):
-            dupes = sorted({x for x in labels if labels.count(x) > 1})
-            raise ValueError(f"data.labels lists {dupes} more than once; list each label once")
-        return self
+
+class NerDataConfig(DataFiles):
+    """NER data: `text` + character `spans`, or `tokens` + `tags` (BIO/IOB2, IOB1, BIOES), per row."""
+
+    spans_field: str = Field("spans", description="Field with [{start, end, label}] character spans (end exclusive).")
+    tokens_field: str = Field("tokens", description="Field with a list of tokens (used when a row has no spans).")
+    tags_field: str = Field("tags", description="Field with one tag per token (used with tokens).")
+    tag_scheme: Literal["auto", "iob2", "iob1", "bioes"] = Field(
+        "auto", description="Tagging scheme of `tags`; `auto` reads BIOES when E-/S- tags occur, else IOB2."
+    )
+    stride: int = Field(
+        32, ge=0, description="Tokens shared by consecutive windows of a long document (windows are max_length long)."
+    )
 
 
-HoneConfig = ClassifyConfig
-"""The root config. Later tasks join a union discriminated on `task`."""
+class NerBaselineConfig(Section):
+    methods: list[Literal["gazetteer"]] = Field(
+        ["gazetteer"],
+        description="Baselines run by `hone baseline`: a gazetteer of training entities matched exactly.",
+    )
 
-TASK_CONFIGS: dict[str, type[Section]] = {"classify": ClassifyConfig}
+
+class NerConfig(RunConfig):
+    """A named-entity recognition run: typed character spans in texts of any length."""
+
+    task: Literal["ner"] = Field("ner", description="What is learned: `ner` finds typed entity spans in texts.")
+    data: NerDataConfig = Field(description="Where the examples are and how to read them.")
+    baseline: NerBaselineConfig = Field(default_factory=NerBaselineConfig, description="What fine-tuning has to beat.")
+
+
+HoneConfig = ClassifyConfig | NerConfig
+"""Any run's config; `task` decides which."""
+
+TASK_CONFIGS: dict[str, type[RunConfig]] = {"classify": ClassifyConfig, "ner": NerConfig}

@@ -28,7 +28,8 @@ def config_template(task: str) -> str:
 def _section(model: type[BaseModel], indent: int, overrides: dict[str, Any] | None = None) -> list[str]:
     lines: list[str] = []
     pad = "  " * indent
-    for name, field in model.model_fields.items():
+    # `task` leads: it decides what every other section means.
+    for name, field in sorted(model.model_fields.items(), key=lambda item: item[0] != "task"):
         for comment in textwrap.wrap(field.description or "", 96 - len(pad)):
             lines.append(f"{pad}# {comment}")
         sub = _submodel(field)

@@ -1,7 +1,7 @@
-"""Check a classify run's data before anything trains on it, and draw the missing splits.
+"""Check a run's data before anything trains on it, and draw the missing splits.
 
-`check_data` reads every configured file, turns rows into `TextExample`s through the task's
-contract, and reports each unusable row as an error. It then looks at the data as a whole and
+`check_data` reads every configured file, turns rows into examples through the task's contract
+(its `TaskSpec`), and reports each unusable row as an error. It then looks at the data as a whole and
 warns about what makes scores lie or training weak: duplicates and near-duplicates, one text
 with conflicting labels, class imbalance, test or dev texts that also occur in train (leakage)
 and texts longer than `data.max_length` tokens. Finally it draws the test/dev splits that were
@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hone.config.schema import ClassifyConfig, DataConfig
+from hone.config.schema import DataFiles, RunConfig
 from hone.data import problems as P
 from hone.data.problems import DataError, Problem
 from hone.data.read import read_rows
 from hone.data.split import SPLITS, label_counts, normalise_text, split_examples
-from hone.tasks.schema_classify import TextExample, label_problems, parse_example
+from hone.tasks import TaskSpec, spec_for
+from hone.tasks.schema_classify import TextExample
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -95,16 +96,17 @@ class CheckResult:
         return f"{rows} bad row(s): stopping (data.on_error: abort); {ABORT_HINT}"
 
 
-def check_data(config: ClassifyConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> CheckResult:
+def check_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> CheckResult:
     """Read, validate and split the configured data; with a tokenizer, also measure lengths."""
-    data = config.data
+    data: DataFiles = config.data  # type: ignore[attr-defined]
+    spec = spec_for(config.task)  # type: ignore[attr-defined]
     files = {name: path for name, path in _data_files(data).items() if path is not None}
     problems: list[Problem] = []
     given: dict[str, list[TextExample]] = {}
     file_stats: dict[str, dict[str, Any]] = {}
     for name, path in files.items():
-        given[name], file_stats[str(path)] = _read_examples(name, path, data, problems)
-    problems += _dataset_problems(given, data, str(files["train"]))
+        given[name], file_stats[str(path)] = _read_examples(name, path, data, spec, problems)
+    problems += _dataset_problems(given, data, spec, str(files["train"]))
     splits = _split(given, config)
     problems += _label_coverage(splits, data)
     stats: dict[str, Any] = {
@@ -120,16 +122,16 @@ def check_data(config: ClassifyConfig, tokenizer: PreTrainedTokenizerBase | None
     if tokenizer is not None:
         examples = [ex for name in SPLITS for ex in splits[name]]
         stats["tokens"], truncated = _truncation(examples, tokenizer, data.max_length)
-        problems += truncated
+        problems += truncated if spec.long_inputs == "truncate" else []
     return CheckResult(splits=splits, problems=problems, stats=stats, on_error=data.on_error)
 
 
-def _data_files(data: DataConfig) -> dict[str, Path | None]:
+def _data_files(data: DataFiles) -> dict[str, Path | None]:
     return {"train": data.train, "test": data.test, "dev": data.dev}
 
 
 def _read_examples(
-    name: str, path: Path, data: DataConfig, problems: list[Problem]
+    name: str, path: Path, data: DataFiles, spec: TaskSpec, problems: list[Problem]
 ) -> tuple[list[TextExample], dict[str, Any]]:
     """Usable examples of one file; its bad rows are appended to `problems`."""
     rows = 0
@@ -139,17 +141,17 @@ def _read_examples(
         if isinstance(item, Problem):
             problems.append(item)
             continue
-        parsed = parse_example(item.data, data, item.source, item.line)
-        if isinstance(parsed, TextExample):
-            examples.append(parsed)
-        else:
+        parsed = spec.parse(item.data, data, item.source, item.line)
+        if isinstance(parsed, list):
             problems.extend(parsed)
+        else:
+            examples.append(parsed)
     return examples, {"split": name, "rows": rows, "usable": len(examples)}
 
 
-def _split(given: dict[str, list[TextExample]], config: ClassifyConfig) -> dict[str, list[TextExample]]:
+def _split(given: dict[str, list[TextExample]], config: RunConfig) -> dict[str, list[TextExample]]:
     """Given files pass through; a missing test or dev split is drawn from train."""
-    share = config.data.split
+    share = config.data.split  # type: ignore[attr-defined]
     test = 0.0 if "test" in given else share.test
     dev = 0.0 if "dev" in given else share.dev
     if not test and not dev:
@@ -164,12 +166,14 @@ def _split(given: dict[str, list[TextExample]], config: ClassifyConfig) -> dict[
 # --- dataset-level findings -------------------------------------------------------------------
 
 
-def _dataset_problems(given: dict[str, list[TextExample]], data: DataConfig, train_source: str) -> list[Problem]:
+def _dataset_problems(
+    given: dict[str, list[TextExample]], data: DataFiles, spec: TaskSpec, train_source: str
+) -> list[Problem]:
     norms = {name: [normalise_text(ex.text) for ex in exs] for name, exs in given.items()}
     found: list[Problem] = []
     for name, exs in given.items():
         found += duplicate_problems(exs, norms[name])
-    found += label_problems(given["train"], data.imbalance_ratio)
+    found += spec.label_problems(given["train"], data.imbalance_ratio)
     found += _leakage(given, norms)
     if len(given["train"]) < MIN_TRAIN_EXAMPLES:
         found.append(
@@ -233,7 +237,7 @@ def _leakage(given: dict[str, list[TextExample]], norms: dict[str, list[str]]) -
     return found
 
 
-def _label_coverage(splits: dict[str, list[TextExample]], data: DataConfig) -> list[Problem]:
+def _label_coverage(splits: dict[str, list[TextExample]], data: DataFiles) -> list[Problem]:
     """Labels the model cannot learn: declared but absent from train, or only in test/dev."""
     if not splits["train"]:
         return []  # already an error: too few training examples

@@ -128,20 +128,13 @@ class TunedPredictor:
     def fit(self, train: Sequence[Any]) -> None:  # already trained
         return None
 
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
+    def predict(self, texts: Sequence[str]) -> tuple[list[Any], np.ndarray]:
         import torch
 
-        from hone.evaluate.predict import predict_scores
-
-        task, tok = self.loaded.task, self.loaded.tokenizer
-        features = task.encode_texts(texts, tok)
         device = "cuda" if torch.cuda.is_available() else "cpu"
 
         def autocast() -> Any:
             return torch.autocast(device, dtype=torch.bfloat16, enabled=self.bf16)
 
-        return predict_scores(task, self.loaded.model, features, tok, self.batch_size, autocast)
-
-    def predict(self, texts: Sequence[str]) -> tuple[list[Any], np.ndarray]:
-        scores = self.scores(texts)
-        return self.loaded.task.decode(scores), self.loaded.task.confidence(scores)
+        loaded = self.loaded
+        return loaded.task.predict(loaded.model, loaded.tokenizer, list(texts), self.batch_size, autocast)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hone.evaluate.evaluator import Outcome, compare, evaluate_predictor, verdict
+from hone.evaluate.evaluator import compare, evaluate_predictor, verdict
 from hone.runs.rundir import read_json
 
 
@@ -19,7 +19,7 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
         "higher_is_better": task.higher_is_better,
         "n": len(test),
         **outcome.metrics,
-        "worst": _worst(test, gold, outcome, cfg.eval.worst_examples),
+        "worst": task.worst(test, outcome.predictions, outcome.confidence, cfg.eval.worst_examples),
         "cost": {"tuned": {**outcome.cost, "device": _device(), "batch_size": cfg.eval.batch_size}},
     }
     baselines = read_json(p.run.baseline) if p.run.baseline.exists() else None
@@ -34,28 +34,6 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
     result["comparison"] = compare(task, gold, outcome, best, preds, cfg.eval.bootstrap, cfg.seed)
     result["verdict"] = verdict(result["comparison"], task.primary_metric)
     return result
-
-
-def _worst(examples: list[Any], gold: list[Any], outcome: Outcome, limit: int) -> list[dict[str, Any]]:
-    """Wrong predictions, most confident first: the errors that matter most."""
-    wrong = [i for i, (g, p) in enumerate(zip(gold, outcome.predictions, strict=True)) if tuple(g) != tuple(p)]
-    wrong.sort(key=lambda i: -float(outcome.confidence[i]))
-    return [
-        {
-            "text": examples[i].text,
-            "gold": _show(gold[i]),
-            "predicted": _show(outcome.predictions[i]),
-            "confidence": round(float(outcome.confidence[i]), 4),
-            "source": examples[i].source,
-            "line": examples[i].line,
-        }
-        for i in wrong[:limit]
-    ]
-
-
-def _show(labels: Any) -> str:
-    labels = tuple(labels)
-    return ", ".join(labels) if labels else "(none)"
 
 
 def _device() -> str:

@@ -1,18 +1,50 @@
-"""Tasks: each owns its example schema, model head, loss, metrics and predictions."""
+"""Tasks: each owns its example schema, model head, loss, metrics, predictions and baselines.
+
+`TASKS` maps a config's `task` to its `TaskSpec`; the pipeline asks the spec and never branches
+on a task's name.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from hone.tasks.classify import ClassifyTask
+from hone.data.problems import Problem
 
-TASKS: dict[str, type] = {"classify": ClassifyTask}
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the pipeline needs to know about a task before any model exists."""
+
+    task: type
+    # record, data config, source, line -> an example (with .text, .labels, .label_key, .source, .line) or problems
+    parse: Callable[[Mapping[str, Any], Any, str, int], Any]
+    # train examples, imbalance ratio -> dataset-wide findings about labels
+    label_problems: Callable[[Sequence[Any], float], list[Problem]]
+    # "truncate": inputs over max_length are cut (the check warns); "window": long inputs are split into windows
+    long_inputs: Literal["truncate", "window"]
+    # config, base model directory -> the baselines a fine-tune must beat
+    baselines: Callable[[Any, str], list[Any]]
+
+
+def _registry() -> dict[str, TaskSpec]:
+    from hone.tasks import classify
+
+    return {"classify": classify.SPEC}
+
+
+TASKS: dict[str, TaskSpec] = _registry()
+
+
+def spec_for(task: str) -> TaskSpec:
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not known; choose one of {sorted(TASKS)}")
+    return TASKS[task]
 
 
 def task_from_description(meta: dict[str, Any]) -> Any:
     """Rebuild a task from what a saved model's hone.json says about it."""
-    name = meta.get("task")
-    if name not in TASKS:
-        raise ValueError(f"model was saved by task {name!r}, which this hone does not know ({sorted(TASKS)})")
-    fields = {k: v for k, v in meta.items() if k in TASKS[name].__dataclass_fields__}
-    return TASKS[name](**fields)
+    task = spec_for(str(meta.get("task"))).task
+    fields = {k: v for k, v in meta.items() if k in task.__dataclass_fields__}
+    return task(**fields)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from hone.config.schema import ClassifyConfig
-from hone.tasks.schema_classify import TextExample
+from hone.tasks.schema_classify import TextExample, label_problems, parse_example
 
 Prediction = tuple[str, ...]
 
@@ -110,6 +110,34 @@ class ClassifyTask:
             return [(self.labels[i],) for i in scores.argmax(axis=1)]
         return [tuple(self.labels[i] for i in np.flatnonzero(row >= self.threshold)) for row in scores]
 
+    def predict(
+        self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
+    ) -> tuple[list[Prediction], np.ndarray]:
+        """Labels and confidence for raw texts."""
+        from hone.evaluate.predict import predict_scores
+
+        scores = predict_scores(self, model, self.encode_texts(texts, tokenizer), tokenizer, batch_size, autocast)
+        return self.decode(scores), self.confidence(scores)
+
+    def worst(
+        self, examples: Sequence[TextExample], predicted: Sequence[Prediction], confidence: np.ndarray, limit: int
+    ) -> list[dict[str, Any]]:
+        """Wrong predictions, most confident first: the errors that matter most."""
+        gold = self.gold(examples)
+        wrong = [i for i, (g, p) in enumerate(zip(gold, predicted, strict=True)) if tuple(g) != tuple(p)]
+        wrong.sort(key=lambda i: -float(confidence[i]))
+        return [
+            {
+                "text": examples[i].text,
+                "gold": _show(gold[i]),
+                "predicted": _show(predicted[i]),
+                "confidence": round(float(confidence[i]), 4),
+                "source": examples[i].source,
+                "line": examples[i].line,
+            }
+            for i in wrong[:limit]
+        ]
+
     def confidence(self, scores: np.ndarray) -> np.ndarray:
         """How sure the model is of what it predicted (max probability, or mean decisiveness)."""
         if not self.multi_label:
@@ -128,3 +156,29 @@ class ClassifyTask:
         from hone.evaluate.classify_metrics import macro_f1
 
         return macro_f1(gold, predicted, self.labels, self.multi_label)
+
+
+def _show(labels: Sequence[str]) -> str:
+    return ", ".join(labels) if labels else "(none)"
+
+
+def _baselines(config: ClassifyConfig, model_dir: str) -> list[Any]:
+    from hone.baseline.classic import make_baselines
+
+    data = config.data
+    return make_baselines(config.baseline.methods, data.multi_label, config.seed, model_dir, data.max_length)
+
+
+def _spec() -> Any:
+    from hone.tasks import TaskSpec
+
+    return TaskSpec(
+        task=ClassifyTask,
+        parse=parse_example,
+        label_problems=label_problems,
+        long_inputs="truncate",
+        baselines=_baselines,
+    )
+
+
+SPEC = _spec()

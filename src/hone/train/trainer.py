@@ -17,7 +17,6 @@ from typing import Any
 import torch
 
 from hone.config.schema import HoneConfig
-from hone.evaluate.predict import predict_scores
 from hone.models.adapt import adapt, count_parameters, param_groups, trainable_state
 from hone.models.resolve import quiet_transformers, resolve_model
 from hone.runs.rundir import RunDir
@@ -72,7 +71,7 @@ class Session:
     scheduler: Any
     accelerator: Any
     spec: LoopSpec
-    dev_features: list[dict[str, Any]]
+    dev: Sequence[Any]
     dev_gold: list[Any]
     pos: Position = field(default_factory=Position)
     tracker: Tracker = field(default_factory=Tracker)
@@ -141,7 +140,7 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
         scheduler,
         accelerator,
         spec,
-        task.encode(dev, tokenizer),
+        list(dev),
         task.gold(dev),
         total_steps=total,
     )
@@ -166,7 +165,7 @@ def _run(s: Session, stop: StopFlag, bar: TrainProgress, on_step: Callable[[Sess
         if on_step is not None:
             on_step(s, record)
         evaluate_now = (record.step % tc.eval_every == 0) if tc.eval_every else record.epoch_end
-        if evaluate_now and s.dev_features:
+        if evaluate_now and s.dev:
             _evaluate_dev(s, record, bar)
         save_now = (record.step % tc.save_every == 0) if tc.save_every else evaluate_now
         if save_now or stop:
@@ -180,10 +179,8 @@ def _run(s: Session, stop: StopFlag, bar: TrainProgress, on_step: Callable[[Sess
 
 
 def _evaluate_dev(s: Session, record: StepRecord, bar: TrainProgress) -> None:
-    scores = predict_scores(
-        s.task, s.model, s.dev_features, s.tokenizer, s.config.eval.batch_size, s.accelerator.autocast
-    )
-    predicted = s.task.decode(scores)
+    texts = [ex.text for ex in s.dev]
+    predicted, _ = s.task.predict(s.model, s.tokenizer, texts, s.config.eval.batch_size, s.accelerator.autocast)
     metrics = s.task.metrics(s.dev_gold, predicted)["metrics"]
     score = metrics[s.task.primary_metric]
     improved = s.tracker.update(record.step, score, s.task.higher_is_better)
@@ -279,7 +276,7 @@ def _finish(s: Session, stopped_early: bool) -> FitResult:
     _save_step(s)  # the last position, so `--resume` of a finished run has nothing left to do
     model = s.accelerator.unwrap_model(s.model)
     best = ck.latest_checkpoint(s.run.checkpoints, "best")
-    if best is not None and s.dev_features:
+    if best is not None and s.dev:
         _load_weights(model, ck.load_checkpoint(best).weights, best)
     save_final_model(model, s.tokenizer, s.task, s.config, s.run.model)
     trainable, total = count_parameters(model)
