@@ -109,7 +109,7 @@ def baseline(config: ConfigLike) -> dict[str, Any]:
         out["baselines"][predictor.name] = {
             **outcome.metrics,
             "cost": outcome.cost,
-            "predictions": [list(x) for x in outcome.predictions],
+            "predictions": [p.task.to_json(x) for x in outcome.predictions],
         }
     out["best"] = best_baseline(out["baselines"], p.task.primary_metric, p.task.higher_is_better)
     write_json(p.run.baseline, out)

@@ -30,7 +30,7 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
         return result
     result["cost"]["baselines"] = {name: b["cost"] for name, b in baselines["baselines"].items()}
     best = baselines["best"]
-    preds = [tuple(x) for x in baselines["baselines"][best]["predictions"]]
+    preds = [task.from_json(x) for x in baselines["baselines"][best]["predictions"]]
     result["comparison"] = compare(task, gold, outcome, best, preds, cfg.eval.bootstrap, cfg.seed)
     result["verdict"] = verdict(result["comparison"], task.primary_metric)
     return result

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from hone.report import plots
+from hone.report.style import CSS
 from hone.runs.registry import Registry, RunRecord
 from hone.runs.rundir import RunDir
 
@@ -33,25 +34,6 @@ INPUTS = {
     "data/check.json": ("check", "hone check {config}"),
 }
 
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
- color:#111827;background:#f3f4f6;margin:0;line-height:1.5}
-main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
-h1{font-size:1.6rem;margin:0 0 4px}.meta{color:#4b5563;font-size:.92rem}.meta span{margin-right:1em}
-h2{font-size:1.2rem;margin:32px 0 10px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
-.verdict{border-left:6px solid;border-radius:6px;padding:14px 18px;margin:20px 0;font-size:1.15rem}
-.verdict.good{background:#ecfdf5;border-color:#059669}.verdict.warn{background:#fffbeb;border-color:#d97706}
-.detail{font-size:.9rem;color:#374151;margin-top:6px}.note{color:#4b5563;font-size:.88rem}
-table{border-collapse:collapse;width:100%;font-size:.9rem;margin:8px 0}th{background:#f3f4f6}
-th,td{padding:6px 10px;text-align:left;vertical-align:top;border-bottom:1px solid #e5e7eb}
-tbody tr:nth-child(even){background:#f9fafb}tr.tuned{background:#eff6ff!important;font-weight:600}
-.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.tag{font-size:.75rem;background:#e5e7eb;border-radius:4px;padding:1px 6px;margin-left:6px}
-.missing{background:#f3f4f6;border-radius:6px;padding:10px 14px;color:#374151}
-code{background:#f3f4f6;padding:1px 5px;border-radius:4px;font-size:.88em}
-img{max-width:100%;height:auto;display:block;margin:8px 0}
-.text{max-width:32em;overflow-wrap:anywhere}
-"""
 
 
 @dataclass
@@ -326,6 +308,8 @@ def _curves(inputs: Inputs) -> str:
 
 def _confusion(inputs: Inputs) -> str:
     confusion = _dig(inputs.eval, "confusion")
+    if _dig(inputs.eval, "per_type") is not None:
+        return ""  # an NER run: its errors-by-type table takes this place
     if not confusion:
         return _note("No confusion matrix for this run (multi-label, or not a classifier).")
     png = plots.confusion_matrix(list(map(str, confusion["labels"])), confusion["matrix"])
@@ -333,7 +317,7 @@ def _confusion(inputs: Inputs) -> str:
 
 
 def _per_class(inputs: Inputs) -> str:
-    per_class = _dig(inputs.eval, "per_class") or {}
+    per_class = _dig(inputs.eval, "per_class") or _dig(inputs.eval, "per_type") or {}
     rows = [
         [_e(label), _metric(s.get("precision")), _metric(s.get("recall")), _metric(s.get("f1")), _e(s.get("support"))]
         for label, s in per_class.items()
@@ -341,6 +325,19 @@ def _per_class(inputs: Inputs) -> str:
     if not rows:
         return _note("No per-class breakdown was recorded.")
     return _table(["label", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4})
+
+
+def _entity_errors(inputs: Inputs) -> str:
+    errors = _dig(inputs.eval, "errors")
+    if not errors:
+        return ""
+    kinds = ["correct", "missed", "spurious", "wrong_type", "wrong_boundary"]
+    rows = [[_e(label), *[_e(counts.get(k, 0)) for k in kinds]] for label, counts in errors.items()]
+    table = _table(["type", *[k.replace("_", " ") for k in kinds]], rows, {1, 2, 3, 4, 5})
+    return table + _note(
+        "missed: a gold entity no prediction overlaps; spurious: a prediction no gold entity overlaps; "
+        "wrong type: same boundaries, other type; wrong boundary: same type, overlapping but not exact."
+    )
 
 
 def _where(item: dict[str, Any]) -> str:
@@ -396,7 +393,8 @@ SECTIONS: list[tuple[str, str | None, Callable[[Inputs], str]]] = [
     ("Baselines vs tuned model", None, _comparison),
     ("Training curves", "metrics.jsonl", _curves),
     ("Confusion matrix", "eval.json", _confusion),
-    ("Per-class precision, recall and F1", "eval.json", _per_class),
+    ("Per-label precision, recall and F1", "eval.json", _per_class),
+    ("Entity errors by type", "eval.json", _entity_errors),
     ("Examples the model gets wrong", "eval.json", _worst),
     ("Data check", "data/check.json", _data_check),
 ]
@@ -408,6 +406,8 @@ def _section(title: str, needs: str | None, render: Callable[[Inputs], str], inp
         body = _missing(inputs, needs) if needs and inputs.missing(needs) else render(inputs)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         body = f'<p class="missing">Could not draw this from the run files: {_e(repr(err))}</p>'
+    if not body:  # a section that does not apply to this task
+        return ""
     return f"<section><h2>{escape(title)}</h2>{body}</section>"
 
 

@@ -138,6 +138,12 @@ class ClassifyTask:
             for i in wrong[:limit]
         ]
 
+    def to_json(self, prediction: Prediction) -> list[str]:
+        return list(prediction)
+
+    def from_json(self, payload: list[str]) -> Prediction:
+        return tuple(payload)
+
     def confidence(self, scores: np.ndarray) -> np.ndarray:
         """How sure the model is of what it predicted (max probability, or mean decisiveness)."""
         if not self.multi_label:
