@@ -123,6 +123,7 @@ def check_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = No
         examples = [ex for name in SPLITS for ex in splits[name]]
         stats["tokens"], truncated = _truncation(examples, tokenizer, data.max_length)
         problems += truncated if spec.long_inputs == "truncate" else []
+        problems += spec.token_problems(examples, tokenizer)
     return CheckResult(splits=splits, problems=problems, stats=stats, on_error=data.on_error)
 
 
@@ -146,6 +147,7 @@ def _read_examples(
             problems.extend(parsed)
         else:
             examples.append(parsed)
+            problems.extend(spec.example_warnings(parsed))
     return examples, {"split": name, "rows": rows, "usable": len(examples)}
 
 

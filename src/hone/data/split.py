@@ -70,7 +70,8 @@ def split_examples(
     least one example of every group of two or more in train, and gives test at least one example
     of every group with `1 / test` examples or more. Each split keeps the input order.
     """
-    group_of = key or ((lambda ex: ex.label_key) if stratify else (lambda ex: ""))
+    # A task may group by something coarser than its labels (NER: the entity types present).
+    group_of = key or ((lambda ex: getattr(ex, "stratify_key", ex.label_key)) if stratify else (lambda ex: ""))
     norms = [normalise_text(ex.text) for ex in examples]
     units: dict[str, _Unit] = {}
     for ex, norm in zip(examples, norms, strict=True):

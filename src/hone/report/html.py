@@ -35,7 +35,6 @@ INPUTS = {
 }
 
 
-
 @dataclass
 class Inputs:
     """Everything the report reads from one run directory; None marks a missing file."""

@@ -7,7 +7,7 @@ on a task's name.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hone.data.problems import Problem
@@ -26,12 +26,16 @@ class TaskSpec:
     long_inputs: Literal["truncate", "window"]
     # config, base model directory -> the baselines a fine-tune must beat
     baselines: Callable[[Any, str], list[Any]]
+    # one parsed example -> warnings about it (usable, but suspicious)
+    example_warnings: Callable[[Any], list[Problem]] = field(default=lambda example: [])
+    # all examples, the model's tokenizer -> findings that need the real tokenizer
+    token_problems: Callable[[Sequence[Any], Any], list[Problem]] = field(default=lambda examples, tokenizer: [])
 
 
 def _registry() -> dict[str, TaskSpec]:
-    from hone.tasks import classify
+    from hone.tasks import classify, ner
 
-    return {"classify": classify.SPEC}
+    return {"classify": classify.SPEC, "ner": ner.SPEC}
 
 
 TASKS: dict[str, TaskSpec] = _registry()

@@ -26,6 +26,10 @@ class TextExample:
         return self.labels[0]
 
     @property
+    def stratify_key(self) -> str:
+        return self.label_key
+
+    @property
     def label_key(self) -> str:
         """A single string naming the label set, for stratification and conflict checks."""
         return "|".join(sorted(self.labels))
