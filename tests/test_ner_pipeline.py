@@ -124,3 +124,15 @@ def test_ner_check_reports_span_and_tag_problems(tmp_path: Path, ner_config: dic
 def test_init_ner_validates() -> None:
     text = CliRunner().invoke(app, ["init", "ner"]).output
     assert hone.load_config(yaml.safe_load(text)).task == "ner"
+
+
+def test_conll_file_imports_directly(tmp_path: Path) -> None:
+    rows = "".join(f"{p} B-PER\nflew O\nto O\n{c} B-LOC\n. O\n\n" for p, c in zip(PEOPLE * 4, CITIES * 2, strict=True))
+    path = tmp_path / "train.conll"
+    path.write_bytes(("-DOCSTART- -X- O\n\n" + rows).encode() + b"anna B-PER\n\xff O\n")
+    result = hone.check({"task": "ner", "data": {"train": str(path)}})
+    assert result.stats["rows_usable"] == 20
+    bad_line = 2 + 6 * 20 + 2
+    assert [(p.category, p.line) for p in result.errors()] == [("encoding", bad_line)]
+    first = result.splits["train"][0] if result.splits["train"] else result.splits["test"][0]
+    assert first.text.split()[1:3] == ["flew", "to"] and {s.label for s in first.spans} == {"PER", "LOC"}

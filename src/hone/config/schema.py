@@ -41,8 +41,10 @@ class DataFiles(Section):
     )
     test: Path | None = Field(None, description="Test data file; when empty, a test split is drawn from `train`.")
     dev: Path | None = Field(None, description="Dev data file; when empty, a dev split is drawn from `train`.")
-    format: Literal["auto", "jsonl", "csv"] = Field(
-        "auto", description="File format; `auto` decides by extension (.jsonl/.json/.ndjson or .csv/.tsv)."
+    format: Literal["auto", "jsonl", "csv", "conll"] = Field(
+        "auto",
+        description="File format; `auto` decides by extension (.jsonl/.json/.ndjson, .csv/.tsv, or .conll/.bio/.iob "
+        "column files for NER).",
     )
     text_field: str = Field("text", description="Name of the field holding the input text.")
     labels: list[str] | None = Field(

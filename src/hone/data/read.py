@@ -15,15 +15,25 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from hone.data import problems as P
 from hone.data.problems import Problem
 
-Format = Literal["auto", "jsonl", "csv"]
+Format = Literal["auto", "jsonl", "csv", "conll"]
 
-_SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}
+_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".conll": "conll",
+    ".bio": "conll",
+    ".iob": "conll",
+}
 _BOM = b"\xef\xbb\xbf"
 # A \uD800-\uDFFF escape; valid pairs are joined by the JSON decoder, so any left are lone halves.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -41,7 +51,7 @@ class Record:
     data: dict[str, Any] = field(repr=False)
 
 
-def resolve_format(path: Path, format: Format) -> Literal["jsonl", "csv"]:
+def resolve_format(path: Path, format: Format) -> Literal["jsonl", "csv", "conll"]:
     """The concrete format of `path`: `format` itself, or decided by the file extension."""
     if format != "auto":
         return format
@@ -49,7 +59,7 @@ def resolve_format(path: Path, format: Format) -> Literal["jsonl", "csv"]:
     if found is None:
         raise ValueError(
             f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-            "set data.format to `jsonl` or `csv` (or name the file .jsonl/.csv/.tsv)"
+            "set data.format to `jsonl`, `csv` or `conll` (or name the file .jsonl/.csv/.tsv/.conll)"
         )
     return found  # type: ignore[return-value]
 
@@ -71,6 +81,8 @@ def read_rows(path: Path, format: Format = "auto") -> Iterator[Record | Problem]
     fmt = resolve_format(path, format)
     if fmt == "jsonl":
         return _read_jsonl(path)
+    if fmt == "conll":
+        return _conll_records(path)
     return _read_csv(path, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
 
 
@@ -316,3 +328,53 @@ def _csv_item(row: list[str] | Problem, header: list[str], source: str, line: in
             line,
         )
     return Record(source, line, dict(zip(header, row, strict=True)))
+
+
+# --- CoNLL columns ----------------------------------------------------------------------------
+
+
+def _conll_records(path: Path) -> Iterator[Record | Problem]:
+    """CoNLL sentences as rows with `tokens` and `tags` fields (the NER task's default names)."""
+    try:
+        for line, row in read_conll(path):
+            yield Record(str(path), line, row)
+    except _BadBytes as exc:
+        yield Problem(P.ENCODING, exc.reason, str(path), exc.line)
+
+
+class _BadBytes(ValueError):
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        self.line, self.reason = line, f"bytes that are not UTF-8 ({reason}); re-save the file as UTF-8"
+        super().__init__(f"{path}:{line}: {self.reason}")
+
+
+def read_conll(path: Path) -> Iterator[tuple[int, dict[str, list[str]]]]:
+    """Sentences of a CoNLL column file: (line of the first token, {"tokens": [...], "tags": [...]}).
+
+    The token is the first column and the tag the last; a blank line ends a sentence and
+    `-DOCSTART-` lines are skipped. Line numbers are 1-based, as an editor shows them.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CoNLL file {path} not found; check data.train/test/dev in the config")
+    tokens: list[str] = []
+    tags: list[str] = []
+    first = 0
+    with path.open("rb") as f:
+        for number, raw in enumerate(chain(f, [b""]), start=1):  # a blank line after the last ends its sentence
+            columns = _decode(raw, path, number).split()
+            if not columns or columns[0] == "-DOCSTART-":
+                if tokens:
+                    yield first, {"tokens": tokens, "tags": tags}
+                tokens, tags = [], []
+                continue
+            first = first if tokens else number
+            tokens.append(columns[0])
+            tags.append(columns[-1])
+
+
+def _decode(raw: bytes, path: Path, number: int) -> str:
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as e:
+        raise _BadBytes(path, number, e.reason) from e

@@ -11,14 +11,14 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
-from pathlib import Path
+from itertools import accumulate
 from typing import Any, Literal
 
 from hone.data import problems as P
 from hone.data.problems import Problem, Severity
+from hone.data.read import read_conll  # noqa: F401  - re-exported; CoNLL is read with the other formats
 
 # Row-level categories of the ner contract (the generic ones live in hone.data.problems).
 BAD_SPAN = "bad_span"
@@ -351,38 +351,6 @@ def spans_to_iob2(spans: Sequence[Span], word_offsets: WordOffsets) -> list[str]
 
 
 # --- CoNLL files ------------------------------------------------------------------------------
-
-
-def read_conll(path: Path) -> Iterator[tuple[int, dict[str, list[str]]]]:
-    """Sentences of a CoNLL column file: (line of the first token, {"tokens": [...], "tags": [...]}).
-
-    The token is the first column and the tag the last; a blank line ends a sentence and
-    `-DOCSTART-` lines are skipped. Line numbers are 1-based, as an editor shows them.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"CoNLL file {path} not found; check data.train/test/dev in the config")
-    tokens: list[str] = []
-    tags: list[str] = []
-    first = 0
-    with path.open("rb") as f:
-        for number, raw in enumerate(chain(f, [b""]), start=1):  # a blank line after the last ends its sentence
-            columns = _decode(raw, path, number).split()
-            if not columns or columns[0] == "-DOCSTART-":
-                if tokens:
-                    yield first, {"tokens": tokens, "tags": tags}
-                tokens, tags = [], []
-                continue
-            first = first if tokens else number
-            tokens.append(columns[0])
-            tags.append(columns[-1])
-
-
-def _decode(raw: bytes, path: Path, number: int) -> str:
-    try:
-        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}:{number}: bytes that are not UTF-8 ({e.reason}); re-save the file as UTF-8") from e
 
 
 # --- dataset-wide checks ----------------------------------------------------------------------
