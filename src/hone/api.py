@@ -103,7 +103,7 @@ def baseline(config: ConfigLike) -> dict[str, Any]:
         "n": len(test),
         "baselines": {},
     }
-    for predictor in spec_for(cfg.task).baselines(cfg, str(resolve_model(cfg.model.name))):
+    for predictor in spec_for(cfg.task).baselines(cfg, str(resolve_model(cfg.model.name)), p.task):
         predictor.fit(p.splits["train"])
         outcome = evaluate_predictor(p.task, predictor, test)
         out["baselines"][predictor.name] = {
@@ -149,7 +149,7 @@ def evaluate(run: Run | str | Path) -> dict[str, Any]:
 
     r = run if isinstance(run, Run) else Run(Path(run))
     p = prepare(r.config)
-    result = build_eval(p, r.predictor())
+    result = build_eval(p, r.predictor(task=p.task))
     write_json(p.run.eval, result)
     _record_score(p, result)
     return result
@@ -223,12 +223,20 @@ class Run:
     def eval(self) -> dict[str, Any]:
         return read_json(self.dir.eval)
 
-    def predictor(self) -> Any:
+    def predictor(self, task: Any = None) -> Any:
+        """The trained model as a Predictor.
+
+        `task` (built from the run's data, e.g. holding the corpus to search) replaces the task saved
+        with the model when both describe the same model; otherwise the saved one, which matches the
+        weights, is kept.
+        """
         if self._predictor is None:
             from hone.evaluate.evaluator import TunedPredictor
             from hone.models.load import load_trained
 
             self._predictor = TunedPredictor(load_trained(self.dir.model), self.config.eval.batch_size)
+        if task is not None and task.describe() == self._predictor.loaded.task.describe():
+            self._predictor.loaded.task = task
         return self._predictor
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:

@@ -103,9 +103,9 @@ def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
 
 def _resolve_paths(config: HoneConfig, base_dir: Path) -> HoneConfig:
     data = config.data
-    for name in ("train", "test", "dev"):
+    for name in type(data).model_fields:
         value = getattr(data, name)
-        if value is not None and not value.is_absolute():
+        if isinstance(value, Path) and not value.is_absolute():
             setattr(data, name, (base_dir / value).resolve())
     # Runs land where the user works, like any build output; data is found next to the config.
     config.runs_dir = config.runs_dir.resolve()

@@ -216,7 +216,41 @@ class NerConfig(RunConfig):
     baseline: NerBaselineConfig = Field(default_factory=NerBaselineConfig, description="What fine-tuning has to beat.")
 
 
-HoneConfig = ClassifyConfig | NerConfig
+class EmbedDataConfig(DataFiles):
+    """Retrieval pairs: a query and the passage that answers it (+ optional hard negatives), per row."""
+
+    text_field: str = Field("query", description="Name of the field holding the query.")
+    positive_field: str = Field("positive", description="Field with the passage that answers the query.")
+    negative_field: str = Field(
+        "negative", description="Optional field with a passage (or list) that looks relevant but is not."
+    )
+    corpus: Path | None = Field(
+        None,
+        description="JSONL of {id, text} chunks searched at evaluation; when empty, every positive and negative "
+        "passage forms the corpus.",
+    )
+
+
+class EmbedTrainConfig(Section):
+    scale: float = Field(20.0, gt=0, description="Similarity scale (inverse temperature) of the contrastive loss.")
+
+
+class EmbedBaselineConfig(Section):
+    methods: list[Literal["bm25", "base"]] = Field(
+        ["bm25", "base"], description="Baselines run by `hone baseline`: BM25, and the untuned base embedder."
+    )
+
+
+class EmbedConfig(RunConfig):
+    """A retrieval run: an embedding model that puts each query near the passage that answers it."""
+
+    task: Literal["embed"] = Field("embed", description="What is learned: `embed` fine-tunes a retrieval embedder.")
+    data: EmbedDataConfig = Field(description="Where the pairs (and the corpus) are and how to read them.")
+    embed: EmbedTrainConfig = Field(default_factory=EmbedTrainConfig, description="Contrastive training settings.")
+    baseline: EmbedBaselineConfig = Field(default_factory=EmbedBaselineConfig, description="What tuning must beat.")
+
+
+HoneConfig = ClassifyConfig | NerConfig | EmbedConfig
 """Any run's config; `task` decides which."""
 
-TASK_CONFIGS: dict[str, type[RunConfig]] = {"classify": ClassifyConfig, "ner": NerConfig}
+TASK_CONFIGS: dict[str, type[RunConfig]] = {"classify": ClassifyConfig, "ner": NerConfig, "embed": EmbedConfig}

@@ -36,6 +36,13 @@ def _lora(model: nn.Module, lora: LoraConfig, head_modules: Sequence[str], task_
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
+    inner = sentence_transformer_body(model)
+    if inner is not None:  # adapt the transformer inside; pooling has no weights
+        peft_config = PeftLoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules
+        )
+        set_sentence_transformer_body(model, get_peft_model(inner, peft_config))
+        return model
     config = PeftLoraConfig(
         task_type=task_type,
         r=lora.r,
@@ -45,6 +52,25 @@ def _lora(model: nn.Module, lora: LoraConfig, head_modules: Sequence[str], task_
         modules_to_save=list(head_modules),  # the new head trains fully and is saved in the adapter
     )
     return get_peft_model(model, config)
+
+
+def _body_attribute(model: nn.Module) -> str | None:
+    first = model[0] if isinstance(model, nn.Sequential) and len(model) else None
+    # sentence-transformers 6 keeps the Hugging Face model in `.model` (`.auto_model` is a read-only alias).
+    for name in ("model", "auto_model"):
+        if isinstance(getattr(first, name, None), nn.Module):
+            return name
+    return None
+
+
+def sentence_transformer_body(model: nn.Module) -> nn.Module | None:
+    """The Hugging Face model inside a sentence-transformers model, or None for other models."""
+    name = _body_attribute(model)
+    return getattr(model[0], name) if name else None
+
+
+def set_sentence_transformer_body(model: nn.Module, body: nn.Module) -> None:
+    setattr(model[0], _body_attribute(model), body)
 
 
 def _is_head(name: str, head_modules: Sequence[str]) -> bool:

@@ -24,8 +24,8 @@ class TaskSpec:
     label_problems: Callable[[Sequence[Any], float], list[Problem]]
     # "truncate": inputs over max_length are cut (the check warns); "window": long inputs are split into windows
     long_inputs: Literal["truncate", "window"]
-    # config, base model directory -> the baselines a fine-tune must beat
-    baselines: Callable[[Any, str], list[Any]]
+    # config, base model directory, the task -> the baselines a fine-tune must beat
+    baselines: Callable[[Any, str, Any], list[Any]]
     # one parsed example -> warnings about it (usable, but suspicious)
     example_warnings: Callable[[Any], list[Problem]] = field(default=lambda example: [])
     # all examples, the model's tokenizer -> findings that need the real tokenizer
@@ -33,9 +33,9 @@ class TaskSpec:
 
 
 def _registry() -> dict[str, TaskSpec]:
-    from hone.tasks import classify, ner
+    from hone.tasks import classify, embed, ner
 
-    return {"classify": classify.SPEC, "ner": ner.SPEC}
+    return {"classify": classify.SPEC, "ner": ner.SPEC, "embed": embed.SPEC}
 
 
 TASKS: dict[str, TaskSpec] = _registry()

@@ -168,7 +168,7 @@ def _show(labels: Sequence[str]) -> str:
     return ", ".join(labels) if labels else "(none)"
 
 
-def _baselines(config: ClassifyConfig, model_dir: str) -> list[Any]:
+def _baselines(config: ClassifyConfig, model_dir: str, task: Any) -> list[Any]:
     from hone.baseline.classic import make_baselines
 
     data = config.data

@@ -232,7 +232,7 @@ def _misaligned(examples: Sequence[NerExample], tokenizer: Any) -> list[Problem]
     return found
 
 
-def _baselines(config: NerConfig, model_dir: str) -> list[Any]:
+def _baselines(config: NerConfig, model_dir: str, task: Any) -> list[Any]:
     from hone.baseline.gazetteer import Gazetteer
 
     made = {"gazetteer": Gazetteer}

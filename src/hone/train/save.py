@@ -22,6 +22,7 @@ def save_final_model(model: nn.Module, tokenizer: Any, task: Any, config: HoneCo
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    _merge_sentence_transformer_adapters(model)
     model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
     meta = {**task.describe(), "base_model": config.model.name, "method": config.model.method, "format": 1}
@@ -33,6 +34,16 @@ def save_final_model(model: nn.Module, tokenizer: Any, task: Any, config: HoneCo
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _merge_sentence_transformer_adapters(model: nn.Module) -> None:
+    """A sentence-transformers model is saved with LoRA merged in, so every consumer of that format
+    (SentenceTransformer(path), vector databases' ingestion scripts) loads it without PEFT."""
+    from hone.models.adapt import sentence_transformer_body, set_sentence_transformer_body
+
+    body = sentence_transformer_body(model)
+    if body is not None and hasattr(body, "merge_and_unload"):
+        set_sentence_transformer_body(model, body.merge_and_unload())
 
 
 def _fsync(path: Path) -> None:

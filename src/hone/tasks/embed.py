@@ -1,0 +1,243 @@
+"""Retrieval embeddings: put each query next to the passage that answers it.
+
+The model is a sentence-transformers model (Transformer + pooling), trained with a contrastive
+loss over in-batch negatives (plus the given hard negatives): each query must score its own
+positive above every other passage in the batch. Evaluation embeds the corpus, indexes it with
+FAISS and ranks it for every test query; primary metric nDCG@10. The saved model loads with
+`sentence_transformers.SentenceTransformer(run/"model")` and gives the same vectors hone gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hone.config.schema import EmbedConfig, EmbedDataConfig
+from hone.tasks.embed_schema import (
+    CorpusDoc,
+    PairExample,
+    corpus_from_pairs,
+    pair_problems,
+    parse_pair_example,
+    read_corpus,
+)
+
+Ranking = list[str]
+TOP_K = 10
+
+
+@dataclass
+class EmbedTask:
+    max_length: int = 128
+    scale: float = 20.0
+    corpus: list[CorpusDoc] = field(default_factory=list, repr=False)
+
+    name = "embed"
+    primary_metric = "ndcg@10"
+    higher_is_better = True
+    head_modules: tuple[str, ...] = ()
+    peft_task_type = "FEATURE_EXTRACTION"
+
+    @classmethod
+    def from_config(cls, config: EmbedConfig, examples: Sequence[PairExample]) -> EmbedTask:
+        """The corpus: the configured file plus any passage of the data it lacks (so every query has its
+        answer to find), else every positive and negative passage of the data."""
+        from_pairs = corpus_from_pairs(examples)
+        corpus = read_corpus(config.data.corpus) if config.data.corpus else []
+        known = {doc.text for doc in corpus}
+        corpus += [doc for doc in from_pairs if doc.text not in known]
+        return cls(max_length=config.data.max_length, scale=config.embed.scale, corpus=corpus)
+
+    def describe(self) -> dict[str, Any]:
+        return {"task": self.name, "max_length": self.max_length, "scale": self.scale}
+
+    def build_model(self, model_dir: str) -> nn.Module:
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(model_dir, device="cpu")
+        model.max_seq_length = self.max_length
+        return model
+
+    # --- training ---------------------------------------------------------------------------
+
+    def encode(self, examples: Sequence[PairExample], tokenizer: Any) -> list[dict[str, Any]]:
+        ids = tokenizer([ex.query for ex in examples], truncation=True, max_length=self.max_length)["input_ids"]
+        return [
+            {"input_ids": row, "query": ex.query, "positive": ex.positive, "negatives": list(ex.negatives)}
+            for row, ex in zip(ids, examples, strict=True)
+        ]
+
+    def collate(self, features: Sequence[dict[str, Any]], tokenizer: Any) -> dict[str, torch.Tensor]:
+        """Queries, then passages: every positive (row i answers query i), then every given negative."""
+        docs = [f["positive"] for f in features] + [n for f in features for n in f["negatives"]]
+        q = self._tokens([f["query"] for f in features], tokenizer)
+        d = self._tokens(docs, tokenizer)
+        return {
+            "q_input_ids": q["input_ids"],
+            "q_mask": q["attention_mask"],
+            "d_input_ids": d["input_ids"],
+            "d_mask": d["attention_mask"],
+        }
+
+    def _tokens(self, texts: Sequence[str], tokenizer: Any) -> Any:
+        return tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        q = _embed(model, batch["q_input_ids"], batch["q_mask"])
+        d = _embed(model, batch["d_input_ids"], batch["d_mask"])
+        scores = self.scale * q @ d.T
+        return nn.functional.cross_entropy(scores, torch.arange(len(q), device=scores.device))
+
+    # --- prediction and evaluation ----------------------------------------------------------
+
+    def vectors(
+        self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
+    ) -> np.ndarray:
+        """Unit-length embeddings of texts, in input order (batches hold similar lengths)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                tokens = self._tokens([texts[i] for i in idx], tokenizer)
+                vecs = _embed(model, tokens["input_ids"].to(device), tokens["attention_mask"].to(device))
+                if out.shape[1] == 0:
+                    out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+                out[idx] = vecs.float().cpu().numpy()
+        model.train(was_training)
+        return out
+
+    def predict(
+        self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
+    ) -> tuple[list[Ranking], np.ndarray]:
+        """The top-10 corpus ids for every query, and the top score as confidence."""
+        from hone.retrieval.index import VectorIndex
+
+        if not self.corpus:
+            raise ValueError("embed: no corpus to search; set data.corpus or give pairs with positives")
+        docs = self.vectors(model, tokenizer, [d.text for d in self.corpus], batch_size, autocast)
+        index = VectorIndex.build(docs, [d.id for d in self.corpus])
+        ranked, scores = index.search(
+            self.vectors(model, tokenizer, texts, batch_size, autocast), min(TOP_K, len(self.corpus))
+        )
+        return ranked, np.asarray(scores)[:, 0] if len(ranked) else np.zeros(0)
+
+    def gold(self, examples: Sequence[PairExample]) -> list[set[str]]:
+        by_text = {doc.text: doc.id for doc in self.corpus}
+        return [{by_text[ex.positive]} if ex.positive in by_text else set() for ex in examples]
+
+    def metrics(self, gold: Sequence[set[str]], predicted: Sequence[Ranking]) -> dict[str, Any]:
+        from hone.evaluate.retrieval_metrics import retrieval_metrics
+
+        result = retrieval_metrics(predicted, gold)
+        return {"metrics": result["metrics"]}
+
+    def score(self, gold: Sequence[set[str]], predicted: Sequence[Ranking]) -> float:
+        from hone.evaluate.retrieval_metrics import retrieval_score
+
+        return retrieval_score(predicted, gold)
+
+    def worst(
+        self, examples: Sequence[PairExample], predicted: Sequence[Ranking], confidence: np.ndarray, limit: int
+    ) -> list[dict[str, Any]]:
+        """Queries whose answer is missing from the top 10, most confident first."""
+        text = {doc.id: doc.text for doc in self.corpus}
+        rows = []
+        for ex, ranking, gold, conf in zip(examples, predicted, self.gold(examples), confidence, strict=True):
+            if not gold & set(ranking):
+                rows.append((float(conf), ex, ranking))
+        rows.sort(key=lambda row: -row[0])
+        return [
+            {
+                "text": ex.query,
+                "gold": ex.positive,
+                "predicted": text.get(ranking[0], "") if ranking else "(nothing)",
+                "confidence": round(conf, 4),
+                "source": ex.source,
+                "line": ex.line,
+            }
+            for conf, ex, ranking in rows[:limit]
+        ]
+
+    def to_json(self, prediction: Ranking) -> list[str]:
+        return list(prediction)
+
+    def from_json(self, payload: list[str]) -> Ranking:
+        return list(payload)
+
+
+def _embed(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    out = model({"input_ids": input_ids, "attention_mask": mask})["sentence_embedding"]
+    return nn.functional.normalize(out.float(), dim=-1)
+
+
+def _parse(record: Mapping[str, Any], data: EmbedDataConfig, source: str, line: int) -> PairExample | list[Any]:
+    return parse_pair_example(
+        record,
+        query_field=data.text_field,
+        positive_field=data.positive_field,
+        negative_field=data.negative_field,
+        source=source,
+        line=line,
+    )
+
+
+class BaseEmbedder:
+    """The untuned base model through the same ranking code: what tuning must improve on."""
+
+    name = "base"
+
+    def __init__(self, task: EmbedTask, model_dir: str, batch_size: int = 64) -> None:
+        from transformers import AutoTokenizer
+
+        self.task, self.batch_size = task, batch_size
+        self.model = task.build_model(model_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+
+    def fit(self, train: Sequence[PairExample]) -> None:
+        return None
+
+    def predict(self, texts: Sequence[str]) -> tuple[list[Ranking], np.ndarray]:
+        return self.task.predict(self.model, self.tokenizer, texts, self.batch_size)
+
+
+class BM25Baseline:
+    """BM25 over the same corpus, returning corpus ids like the embedder."""
+
+    name = "bm25"
+
+    def __init__(self, task: EmbedTask) -> None:
+        from hone.retrieval.bm25 import BM25Retriever
+
+        self.task, self.retriever = task, BM25Retriever()
+
+    def fit(self, train: Sequence[PairExample]) -> None:
+        self.retriever.fit(self.task.corpus)
+
+    def predict(self, texts: Sequence[str]) -> tuple[list[Ranking], np.ndarray]:
+        return self.retriever.search(list(texts), min(TOP_K, len(self.task.corpus))), np.ones(len(texts))
+
+
+def _baselines(config: EmbedConfig, model_dir: str, task: EmbedTask) -> list[Any]:
+    made = {"bm25": lambda: BM25Baseline(task), "base": lambda: BaseEmbedder(task, model_dir, config.eval.batch_size)}
+    return [made[name]() for name in config.baseline.methods]
+
+
+def _spec() -> Any:
+    from hone.tasks import TaskSpec
+
+    return TaskSpec(
+        task=EmbedTask, parse=_parse, label_problems=pair_problems, long_inputs="truncate", baselines=_baselines
+    )
+
+
+SPEC = _spec()

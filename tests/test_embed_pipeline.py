@@ -1,0 +1,85 @@
+"""The embed task through the pipeline on a tiny random encoder, and sentence-transformers parity."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hone
+
+TOPICS = {
+    "invoice": "billing invoice charge card payment money",
+    "delivery": "shipping order delivery package late address",
+    "login": "account password login email reset",
+}
+
+
+def _pairs(n: int, seed: int = 0) -> list[dict]:
+    """A query and a passage sharing a topic and a number: the number pins the one right passage."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        topic = list(TOPICS)[i % 3]
+        words = TOPICS[topic].split()
+        query = f"{rng.choice(words)} {rng.choice(words)} {i}"
+        passage = f"{topic} {' '.join(rng.sample(words, 3))} case {i} help"
+        rows.append({"query": query, "positive": passage})
+    return rows
+
+
+@pytest.fixture
+def embed_config(tmp_path: Path, tiny_encoder: Path) -> dict:
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _pairs(150)))
+    return {
+        "task": "embed",
+        "name": "emb",
+        "runs_dir": str(tmp_path / "runs"),
+        "data": {"train": str(data), "max_length": 32},
+        "model": {"name": str(tiny_encoder), "method": "full"},
+        "train": {"epochs": 6, "batch_size": 16, "lr": 3e-3, "patience": None, "precision": "fp32"},
+        "eval": {"bootstrap": 100},
+    }
+
+
+def test_embed_end_to_end_beats_the_untuned_base(embed_config: dict) -> None:
+    cfg = hone.load_config(embed_config)
+    base = hone.baseline(cfg)
+    assert set(base["baselines"]) == {"bm25", "base"} and base["primary_metric"] == "ndcg@10"
+    run = hone.train(cfg, progress=False)
+    ev = hone.evaluate(run)
+    assert {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"} <= set(ev["metrics"])
+    assert ev["metrics"]["ndcg@10"] > base["baselines"]["base"]["metrics"]["ndcg@10"] + 0.1
+    assert ev["verdict"] in Path(hone.report(run)).read_text()
+
+
+def test_saved_model_loads_in_sentence_transformers_with_the_same_vectors(embed_config: dict) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    embed_config["train"]["max_steps"] = 5
+    run = hone.train(hone.load_config(embed_config), progress=False)
+    texts = ["where is my package 7", "reset my password please"]
+    loaded = run.predictor().loaded
+    ours = loaded.task.vectors(loaded.model, loaded.tokenizer, texts, batch_size=8)
+    theirs = SentenceTransformer(str(run.path / "model"), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.allclose(ours, theirs, atol=1e-5)
+
+
+def test_lora_embedder_is_saved_merged_and_loads_in_sentence_transformers(embed_config: dict) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    embed_config["model"]["method"] = "lora"
+    embed_config["train"].update(max_steps=6, lr=1e-2)
+    run = hone.train(hone.load_config(embed_config), progress=False)
+    assert not (run.path / "model" / "adapter_config.json").exists()
+    texts = ["invoice charge 3", "password reset 9"]
+    loaded = run.predictor().loaded
+    ours = loaded.task.vectors(loaded.model, loaded.tokenizer, texts, batch_size=8)
+    theirs = SentenceTransformer(str(run.path / "model"), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.allclose(ours, theirs, atol=1e-5)
+    base = SentenceTransformer(embed_config["model"]["name"], device="cpu").encode(texts, normalize_embeddings=True)
+    assert not np.allclose(ours, base, atol=1e-3), "LoRA training changed nothing"
