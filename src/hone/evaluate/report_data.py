@@ -33,6 +33,9 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
     preds = [task.from_json(x) for x in baselines["baselines"][best]["predictions"]]
     result["comparison"] = compare(task, gold, outcome, best, preds, cfg.eval.bootstrap, cfg.seed)
     result["verdict"] = verdict(result["comparison"], task.primary_metric)
+    regressions = getattr(task, "regressions", None)  # tasks that can say what got worse than before tuning
+    if regressions is not None:
+        result["regressions"] = regressions(test, baselines["baselines"], outcome.predictions, cfg.eval.worst_examples)
     return result
 
 

@@ -339,6 +339,34 @@ def _entity_errors(inputs: Inputs) -> str:
     )
 
 
+def _regressions(inputs: Inputs) -> str:
+    found = _dig(inputs.eval, "regressions")
+    if not found:
+        return ""
+    rows = [
+        [
+            f'<div class="text">{_e(_clip(q["query"]))}</div>',
+            _e(q.get("rank_before") or "-"),
+            _e(q.get("rank_after") or "-"),
+            _ranked(q.get("before", [])),
+            _ranked(q.get("after", [])),
+        ]
+        for q in found.get("queries", [])
+    ]
+    if not rows:
+        return _note(f"No query ranks its answer lower than the untuned {_e(found.get('against'))} model did.")
+    return _table(["query", "rank before", "rank after", "top 3 before", "top 3 after"], rows, {1, 2})
+
+
+def _ranked(docs: list[dict[str, Any]]) -> str:
+    """Retrieved passages in rank order; the relevant one in bold."""
+    items = []
+    for d in docs:
+        text = _e(_clip(d.get("text", "")))
+        items.append(f"<li><b>{text}</b></li>" if d.get("relevant") else f"<li>{text}</li>")
+    return f'<ol class="text">{"".join(items)}</ol>'
+
+
 def _where(item: dict[str, Any]) -> str:
     source, line = item.get("source"), item.get("line")
     return _e(source if line is None else f"{source}:{line}") if source else "(dataset)"
@@ -394,6 +422,7 @@ SECTIONS: list[tuple[str, str | None, Callable[[Inputs], str]]] = [
     ("Confusion matrix", "eval.json", _confusion),
     ("Per-label precision, recall and F1", "eval.json", _per_class),
     ("Entity errors by type", "eval.json", _entity_errors),
+    ("Queries that got worse than before tuning", "eval.json", _regressions),
     ("Examples the model gets wrong", "eval.json", _worst),
     ("Data check", "data/check.json", _data_check),
 ]

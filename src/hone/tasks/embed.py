@@ -168,6 +168,20 @@ class EmbedTask:
             for conf, ex, ranking in rows[:limit]
         ]
 
+    def regressions(
+        self, examples: Sequence[PairExample], baselines: Mapping[str, Any], predicted: Sequence[Ranking], limit: int
+    ) -> dict[str, Any] | None:
+        """Queries the untuned base model ranked better than the tuned one, top 3 of each side by side."""
+        from hone.evaluate.retrieval_metrics import worse_queries
+
+        if "base" not in baselines:
+            return None
+        before = [self.from_json(x) for x in baselines["base"]["predictions"]]
+        text = {doc.id: doc.text for doc in self.corpus}
+        gold = self.gold(examples)
+        rows = worse_queries(before, predicted, gold, [ex.query for ex in examples], text, limit)
+        return {"against": "base", "queries": rows}
+
     def to_json(self, prediction: Ranking) -> list[str]:
         return list(prediction)
 
