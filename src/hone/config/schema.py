@@ -250,7 +250,48 @@ class EmbedConfig(RunConfig):
     baseline: EmbedBaselineConfig = Field(default_factory=EmbedBaselineConfig, description="What tuning must beat.")
 
 
-HoneConfig = ClassifyConfig | NerConfig | EmbedConfig
+class RerankDataConfig(DataFiles):
+    """Reranking data: a query, a passage and whether the passage answers it (1) or not (0), per row."""
+
+    text_field: str = Field("query", description="Name of the field holding the query.")
+    passage_field: str = Field("passage", description="Field with the candidate passage.")
+    label_field: str = Field("label", description="Field with the relevance: 1 (answers the query) or 0.")
+    corpus: Path | None = Field(
+        None,
+        description="JSONL of {id, text} passages the first-stage retriever searches; when empty, every passage of "
+        "the data forms the corpus.",
+    )
+
+
+class RerankSettings(Section):
+    retriever: str = Field(
+        "bm25",
+        description="First stage whose top-k is reranked: `bm25`, or the run directory of an `embed` run.",
+    )
+    top_k: int = Field(20, ge=2, le=1000, description="Candidates per query taken from the retriever and reranked.")
+
+
+class RerankBaselineConfig(Section):
+    methods: list[Literal["retriever"]] = Field(
+        ["retriever"], description="Baselines run by `hone baseline`: the retriever's own order, before reranking."
+    )
+
+
+class RerankConfig(RunConfig):
+    """A reranking run: a cross-encoder that reorders a retriever's top-k for each query."""
+
+    task: Literal["rerank"] = Field("rerank", description="What is learned: `rerank` trains a cross-encoder.")
+    data: RerankDataConfig = Field(description="Where the (query, passage, label) rows are and how to read them.")
+    rerank: RerankSettings = Field(default_factory=RerankSettings, description="Which candidates are reranked.")
+    baseline: RerankBaselineConfig = Field(default_factory=RerankBaselineConfig, description="What tuning must beat.")
+
+
+HoneConfig = ClassifyConfig | NerConfig | EmbedConfig | RerankConfig
 """Any run's config; `task` decides which."""
 
-TASK_CONFIGS: dict[str, type[RunConfig]] = {"classify": ClassifyConfig, "ner": NerConfig, "embed": EmbedConfig}
+TASK_CONFIGS: dict[str, type[RunConfig]] = {
+    "classify": ClassifyConfig,
+    "ner": NerConfig,
+    "embed": EmbedConfig,
+    "rerank": RerankConfig,
+}

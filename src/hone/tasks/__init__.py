@@ -33,9 +33,9 @@ class TaskSpec:
 
 
 def _registry() -> dict[str, TaskSpec]:
-    from hone.tasks import classify, embed, ner
+    from hone.tasks import classify, embed, ner, rerank
 
-    return {"classify": classify.SPEC, "ner": ner.SPEC, "embed": embed.SPEC}
+    return {"classify": classify.SPEC, "ner": ner.SPEC, "embed": embed.SPEC, "rerank": rerank.SPEC}
 
 
 TASKS: dict[str, TaskSpec] = _registry()
