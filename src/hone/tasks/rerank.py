@@ -127,7 +127,7 @@ class RerankTask:
         unique = list(dict.fromkeys(texts))
         candidates = dict(zip(unique, self.candidates(unique), strict=True))
         pairs = [(q, d) for q in unique for d in candidates[q]]
-        scores = self._scores(
+        scores = self.pair_scores(
             model, tokenizer, [q for q, _ in pairs], [text[d] for _, d in pairs], batch_size, autocast
         )
         by_query: dict[str, list[tuple[float, str]]] = {q: [] for q in unique}
@@ -137,9 +137,10 @@ class RerankTask:
         top = {q: max((s for s, _ in items), default=0.0) for q, items in by_query.items()}
         return [ranked[q] for q in texts], np.array([top[q] for q in texts])
 
-    def _scores(
+    def pair_scores(
         self, model: nn.Module, tokenizer: Any, queries: list[str], passages: list[str], batch_size: int, autocast: Any
     ) -> np.ndarray:
+        """The cross-encoder's score for each (query, passage) pair, in input order."""
         features = [{"input_ids": row} for row in self._pairs(queries, passages, tokenizer)] if queries else []
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
         out = np.zeros(len(features), dtype=np.float32)
