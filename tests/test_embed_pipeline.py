@@ -83,3 +83,38 @@ def test_lora_embedder_is_saved_merged_and_loads_in_sentence_transformers(embed_
     assert np.allclose(ours, theirs, atol=1e-5)
     base = SentenceTransformer(embed_config["model"]["name"], device="cpu").encode(texts, normalize_embeddings=True)
     assert not np.allclose(ours, base, atol=1e-3), "LoRA training changed nothing"
+
+
+def test_hard_negatives_mined_with_the_base_model_reach_training(embed_config: dict, monkeypatch) -> None:
+    from hone.tasks.embed import EmbedTask
+
+    seen = {}
+    real = EmbedTask.encode
+
+    def spy(self, examples, tokenizer):
+        seen["negatives"] = [len(ex.negatives) for ex in examples]
+        seen["positive_kept_out"] = all(ex.positive not in ex.negatives for ex in examples)
+        return real(self, examples, tokenizer)
+
+    monkeypatch.setattr(EmbedTask, "encode", spy)
+    embed_config["embed"] = {"hard_negatives": 2, "mining_margin": 0.0}
+    embed_config["train"]["max_steps"] = 2
+    hone.train(hone.load_config(embed_config), progress=False)
+    assert seen["negatives"] and min(seen["negatives"]) >= 1 and max(seen["negatives"]) <= 2
+    assert seen["positive_kept_out"]
+
+
+def test_export_embeddings_writes_the_corpus_vectors(embed_config: dict, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hone.cli import app
+
+    embed_config["train"]["max_steps"] = 2
+    run = hone.train(hone.load_config(embed_config), progress=False)
+    out = tmp_path / "vectors.jsonl"
+    result = CliRunner().invoke(app, ["export", str(run.path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 150 and {"id", "text", "vector"} == set(rows[0]) and len(rows[0]["vector"]) == 32
+    bad = CliRunner().invoke(app, ["export", str(run.path), "--out", str(out), "--target", "vllm"])
+    assert bad.exit_code == 2 and "choose embeddings" in bad.output

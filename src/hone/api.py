@@ -128,7 +128,7 @@ def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Ru
         p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
     )
     try:
-        fit(p.config, p.run, p.task, p.splits["train"], p.splits["dev"], resume=resume, progress=progress)
+        fit(p.config, p.run, p.task, _training_examples(p), p.splits["dev"], resume=resume, progress=progress)
     except Stopped as exc:
         registry.finish(p.config.name, "stopped", None, None, str(exc))
         raise
@@ -137,6 +137,15 @@ def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Ru
         raise
     registry.finish(p.config.name, "finished", None, None, None)
     return Run(p.run.path)
+
+
+def _training_examples(p: Prepared) -> list[Any]:
+    """The train split as the task wants to train on it (e.g. with hard negatives mined by the base model)."""
+    from hone.models.resolve import resolve_model
+    from hone.tasks import spec_for
+
+    spec = spec_for(p.config.task)
+    return spec.augment(p.config, str(resolve_model(p.config.model.name)), p.task, p.splits["train"])
 
 
 def _config_hash(p: Prepared) -> str:
@@ -279,3 +288,18 @@ def demo(runs_dir: str | Path = "runs", epochs: int | None = None, log: Any = pr
     log(f"      tuned      macro-F1 {result_eval['metrics']['macro_f1']:.4f}")
     log("[5/5] report")
     return {"run": run, "verdict": result_eval["verdict"], "report": report(run), "eval": result_eval}
+
+
+def export_embeddings(run: Run | str | Path, out: str | Path) -> int:
+    """Embed an embed run's corpus with the tuned model into `{id, text, vector}` JSONL (for OpenSearch,
+    Qdrant or any vector store); returns the number of chunks written."""
+    from hone.retrieval.index import export_jsonl
+
+    r = run if isinstance(run, Run) else Run(Path(run))
+    p = prepare(r.config)
+    if not hasattr(p.task, "vectors"):
+        raise ValueError(f"{r.path} is a {p.task.name} run; embeddings export needs an embed run")
+    loaded = r.predictor(task=p.task).loaded
+    corpus = p.task.corpus
+    vectors = p.task.vectors(loaded.model, loaded.tokenizer, [d.text for d in corpus], p.config.eval.batch_size)
+    return export_jsonl(Path(out), [d.id for d in corpus], [d.text for d in corpus], vectors)

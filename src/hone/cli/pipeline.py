@@ -22,7 +22,7 @@ SetOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    for command in (check, baseline, train, eval_, report, predict):
+    for command in (check, baseline, train, eval_, report, predict, export):
         name = command.__name__.rstrip("_")
         app.command(name)(command)
 
@@ -124,3 +124,20 @@ def _text_of(line: str) -> str:
         except (ValueError, KeyError):
             pass
     return line
+
+
+def export(
+    run: RunArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the export.")],
+    target: Annotated[str, typer.Option(help="What to export: `embeddings` (an embed run's corpus as JSONL).")] = (
+        "embeddings"
+    ),
+) -> None:
+    """Export from a run: `--target embeddings` writes {id, text, vector} lines for a vector store."""
+    from hone import api
+
+    if target != "embeddings":
+        raise typer.BadParameter(f"--target {target!r}: choose embeddings")
+    with friendly_errors():
+        count = api.export_embeddings(run, out)
+    print(f"{count} chunk(s) written to {out}")

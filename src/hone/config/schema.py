@@ -233,6 +233,15 @@ class EmbedDataConfig(DataFiles):
 
 class EmbedTrainConfig(Section):
     scale: float = Field(20.0, gt=0, description="Similarity scale (inverse temperature) of the contrastive loss.")
+    hard_negatives: int = Field(
+        0, ge=0, le=32, description="Hard negatives mined per query with the base model before training (0 = none)."
+    )
+    mining_margin: float = Field(
+        0.05,
+        ge=0,
+        description="Mined passages scoring within this margin of the positive are skipped: likely unlabelled "
+        "positives.",
+    )
 
 
 class EmbedBaselineConfig(Section):

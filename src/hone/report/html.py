@@ -307,8 +307,8 @@ def _curves(inputs: Inputs) -> str:
 
 def _confusion(inputs: Inputs) -> str:
     confusion = _dig(inputs.eval, "confusion")
-    if _dig(inputs.eval, "per_type") is not None:
-        return ""  # an NER run: its errors-by-type table takes this place
+    if _dig(inputs.eval, "per_class") is None:
+        return ""  # not a classifier (NER has its errors-by-type table; retrieval has no classes)
     if not confusion:
         return _note("No confusion matrix for this run (multi-label, or not a classifier).")
     png = plots.confusion_matrix(list(map(str, confusion["labels"])), confusion["matrix"])
@@ -322,7 +322,7 @@ def _per_class(inputs: Inputs) -> str:
         for label, s in per_class.items()
     ]
     if not rows:
-        return _note("No per-class breakdown was recorded.")
+        return ""  # a task without labels (retrieval)
     return _table(["label", "precision", "recall", "F1", "support"], rows, {1, 2, 3, 4})
 
 

@@ -30,6 +30,10 @@ class TaskSpec:
     example_warnings: Callable[[Any], list[Problem]] = field(default=lambda example: [])
     # all examples, the model's tokenizer -> findings that need the real tokenizer
     token_problems: Callable[[Sequence[Any], Any], list[Problem]] = field(default=lambda examples, tokenizer: [])
+    # config, base model directory, task, training examples -> the examples training sees (e.g. + mined negatives)
+    augment: Callable[[Any, str, Any, list[Any]], list[Any]] = field(
+        default=lambda config, model_dir, task, train: train
+    )
 
 
 def _registry() -> dict[str, TaskSpec]:

@@ -246,11 +246,39 @@ def _baselines(config: EmbedConfig, model_dir: str, task: EmbedTask) -> list[Any
     return [made[name]() for name in config.baseline.methods]
 
 
+def _mine(config: EmbedConfig, model_dir: str, task: EmbedTask, train: list[PairExample]) -> list[PairExample]:
+    """Add `embed.hard_negatives` passages per query that the base model ranks high but are not the answer."""
+    from dataclasses import replace
+
+    from hone.retrieval.mining import mine_hard_negatives
+
+    settings = config.embed
+    if not settings.hard_negatives or not train:
+        return train
+    base = BaseEmbedder(task, model_dir, config.eval.batch_size)
+    ids = [doc.id for doc in task.corpus]
+    docs = task.vectors(base.model, base.tokenizer, [doc.text for doc in task.corpus], config.eval.batch_size)
+    queries = task.vectors(base.model, base.tokenizer, [ex.query for ex in train], config.eval.batch_size)
+    by_text = {doc.text: doc.id for doc in task.corpus}
+    positives = [by_text[ex.positive] for ex in train]
+    mined = mine_hard_negatives(queries, docs, ids, positives, settings.hard_negatives, settings.mining_margin)
+    text = {doc.id: doc.text for doc in task.corpus}
+    return [
+        replace(ex, negatives=ex.negatives + tuple(text[i] for i in found))
+        for ex, found in zip(train, mined, strict=True)
+    ]
+
+
 def _spec() -> Any:
     from hone.tasks import TaskSpec
 
     return TaskSpec(
-        task=EmbedTask, parse=_parse, label_problems=pair_problems, long_inputs="truncate", baselines=_baselines
+        task=EmbedTask,
+        parse=_parse,
+        label_problems=pair_problems,
+        long_inputs="truncate",
+        baselines=_baselines,
+        augment=_mine,
     )
 
 
