@@ -1,9 +1,9 @@
-"""Batched inference with any task: length-sorted batches, no grad, the run's precision."""
+"""Batched inference for any task: length-sorted batches, no grad, the run's precision."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,37 @@ import torch
 from torch import nn
 
 from hone.tasks.base import Task
+
+Batch = dict[str, torch.Tensor]
+
+
+def batched(
+    model: nn.Module,
+    features: Sequence[dict[str, Any]],
+    collate: Callable[[Sequence[dict[str, Any]]], Batch],
+    batch_size: int,
+    forward: Callable[[nn.Module, Batch], torch.Tensor],
+    autocast: Any = None,
+) -> list[np.ndarray]:
+    """`forward(model, batch)` over every feature, one output row per feature, in input order.
+
+    Batches hold features of similar length, so little compute goes to padding; training targets
+    (`labels`) are left out of the batch.
+    """
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    out: list[np.ndarray] = [np.zeros(0)] * len(features)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = {k: v.to(device) for k, v in collate([features[i] for i in idx]).items() if k != "labels"}
+            rows = forward(model, batch).float().cpu().numpy()
+            for row, i in enumerate(idx):
+                out[i] = rows[row]
+    model.train(was_training)
+    return out
 
 
 def predict_scores(
@@ -21,21 +52,6 @@ def predict_scores(
     batch_size: int,
     autocast: Any = None,
 ) -> np.ndarray:
-    """Scores for every feature, in input order. Batches hold similar lengths to avoid padding."""
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-    device = next(model.parameters()).device
-    rows: list[np.ndarray] = []
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
-        for start in range(0, len(order), batch_size):
-            chunk = [features[i] for i in order[start : start + batch_size]]
-            batch = {k: v.to(device) for k, v in task.collate(chunk, tokenizer).items() if k != "labels"}
-            rows.append(task.outputs(model, batch).float().cpu().numpy())
-    model.train(was_training)
-    if not rows:
-        return np.zeros((0, 0), dtype=np.float32)
-    stacked = np.concatenate(rows)
-    out = np.empty_like(stacked)
-    out[np.array(order)] = stacked
-    return out
+    """The task's per-example scores (e.g. class probabilities) for every feature, in input order."""
+    rows = batched(model, features, lambda f: task.collate(f, tokenizer), batch_size, task.outputs, autocast)
+    return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)

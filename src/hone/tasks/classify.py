@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from hone.config.schema import ClassifyConfig
+from hone.tasks.batching import pad_ids
 from hone.tasks.schema_classify import TextExample, label_problems, parse_example
 
 Prediction = tuple[str, ...]
@@ -81,14 +82,7 @@ class ClassifyTask:
         return target
 
     def collate(self, features: Sequence[dict[str, Any]], tokenizer: Any) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        pad = tokenizer.pad_token_id or 0
-        ids = torch.full((len(features), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        for i, f in enumerate(features):
-            ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
-            mask[i, : len(f["input_ids"])] = 1
-        batch = {"input_ids": ids, "attention_mask": mask}
+        batch = pad_ids(features, tokenizer.pad_token_id)
         if "target" in features[0]:
             dtype = torch.float32 if self.multi_label else torch.long
             batch["labels"] = torch.tensor([f["target"] for f in features], dtype=dtype)

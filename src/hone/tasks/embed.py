@@ -9,7 +9,6 @@ FAISS and ranks it for every test query; primary metric nDCG@10. The saved model
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from hone.config.schema import EmbedConfig, EmbedDataConfig
+from hone.tasks.batching import pad_ids
 from hone.tasks.embed_schema import (
     CorpusDoc,
     PairExample,
@@ -99,22 +99,15 @@ class EmbedTask:
     def vectors(
         self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
     ) -> np.ndarray:
-        """Unit-length embeddings of texts, in input order (batches hold similar lengths)."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), 0), dtype=np.float32)
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                tokens = self._tokens([texts[i] for i in idx], tokenizer)
-                vecs = _embed(model, tokens["input_ids"].to(device), tokens["attention_mask"].to(device))
-                if out.shape[1] == 0:
-                    out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
-                out[idx] = vecs.float().cpu().numpy()
-        model.train(was_training)
-        return out
+        """Unit-length embeddings of texts, in input order."""
+        from hone.evaluate.predict import batched
+
+        ids = tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"] if texts else []
+        features = [{"input_ids": row} for row in ids]
+        rows = batched(
+            model, features, lambda f: pad_ids(f, tokenizer.pad_token_id), batch_size, _embed_batch, autocast
+        )
+        return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
 
     def predict(
         self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
@@ -187,6 +180,10 @@ class EmbedTask:
 
     def from_json(self, payload: list[str]) -> Ranking:
         return list(payload)
+
+
+def _embed_batch(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return _embed(model, batch["input_ids"], batch["attention_mask"])
 
 
 def _embed(model: nn.Module, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

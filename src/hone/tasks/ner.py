@@ -19,6 +19,7 @@ from torch import nn
 
 from hone.config.schema import NerConfig, NerDataConfig
 from hone.data.problems import Problem
+from hone.tasks.batching import pad_ids
 from hone.tasks.ner_align import (
     IGNORE,
     Window,
@@ -96,18 +97,11 @@ class NerTask:
         return features
 
     def collate(self, features: Sequence[dict[str, Any]], tokenizer: Any) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        pad = tokenizer.pad_token_id or 0
-        ids = torch.full((len(features), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        targets = torch.full((len(features), width), IGNORE, dtype=torch.long)
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            ids[i, :n], mask[i, :n] = torch.tensor(f["input_ids"]), 1
-            if "target" in f:
-                targets[i, :n] = torch.tensor(f["target"])
-        batch = {"input_ids": ids, "attention_mask": mask}
+        batch = pad_ids(features, tokenizer.pad_token_id)
         if "target" in features[0]:
+            targets = torch.full(batch["input_ids"].shape, IGNORE, dtype=torch.long)
+            for i, f in enumerate(features):
+                targets[i, : len(f["target"])] = torch.tensor(f["target"])
             batch["labels"] = targets
         return batch
 
@@ -139,23 +133,11 @@ class NerTask:
     def _window_scores(
         self, model: nn.Module, tokenizer: Any, features: list[dict[str, Any]], batch_size: int, autocast: Any
     ) -> list[np.ndarray]:
-        """Softmax scores per window position, in feature order (batches hold similar lengths)."""
-        import contextlib
+        """Label probabilities per window position, in feature order, without the padding."""
+        from hone.evaluate.predict import batched
 
-        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-        out: list[np.ndarray] = [np.zeros(0)] * len(features)
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                batch = {k: v.to(device) for k, v in self.collate([features[i] for i in chunk], tokenizer).items()}
-                probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
-                for row, i in enumerate(chunk):
-                    out[i] = probs[row, : len(features[i]["input_ids"])]
-        model.train(was_training)
-        return out
+        rows = batched(model, features, lambda f: self.collate(f, tokenizer), batch_size, _probabilities, autocast)
+        return [row[: len(f["input_ids"])] for row, f in zip(rows, features, strict=True)]
 
     def gold(self, examples: Sequence[NerExample]) -> list[NerExample]:
         return list(examples)
@@ -197,6 +179,10 @@ class NerTask:
 
     def from_json(self, payload: list[dict[str, Any]]) -> Prediction:
         return [Span(int(s["start"]), int(s["end"]), str(s["label"])) for s in payload]
+
+
+def _probabilities(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.softmax(model(**batch).logits.float(), dim=-1)
 
 
 def _show(text: str, spans: Sequence[Span]) -> str:

@@ -8,7 +8,6 @@ retriever's own order (the baseline) on the same candidates.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import nn
 from hone.config.schema import RerankConfig, RerankDataConfig
 from hone.data import problems as P
 from hone.data.problems import Problem
+from hone.tasks.batching import pad_ids
 from hone.tasks.embed_schema import CorpusDoc, doc_id, read_corpus
 
 Ranking = list[str]
@@ -96,13 +96,7 @@ class RerankTask:
         return encoded["input_ids"]
 
     def collate(self, features: Sequence[dict[str, Any]], tokenizer: Any) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        ids = torch.full((len(features), width), tokenizer.pad_token_id or 0, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        for i, f in enumerate(features):
-            ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
-            mask[i, : len(f["input_ids"])] = 1
-        batch = {"input_ids": ids, "attention_mask": mask}
+        batch = pad_ids(features, tokenizer.pad_token_id)
         if "target" in features[0]:
             batch["labels"] = torch.tensor([f["target"] for f in features], dtype=torch.float32)
         return batch
@@ -141,19 +135,11 @@ class RerankTask:
         self, model: nn.Module, tokenizer: Any, queries: list[str], passages: list[str], batch_size: int, autocast: Any
     ) -> np.ndarray:
         """The cross-encoder's score for each (query, passage) pair, in input order."""
+        from hone.evaluate.predict import batched
+
         features = [{"input_ids": row} for row in self._pairs(queries, passages, tokenizer)] if queries else []
-        order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
-        out = np.zeros(len(features), dtype=np.float32)
-        device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = {k: v.to(device) for k, v in self.collate([features[i] for i in idx], tokenizer).items()}
-                out[idx] = model(**batch).logits.float()[:, 0].cpu().numpy()
-        model.train(was_training)
-        return out
+        rows = batched(model, features, lambda f: self.collate(f, tokenizer), batch_size, _relevance, autocast)
+        return np.array([float(r) for r in rows], dtype=np.float32)
 
     # --- scoring ------------------------------------------------------------------------------
 
@@ -223,6 +209,10 @@ class RerankTask:
 
     def from_json(self, payload: list[str]) -> Ranking:
         return list(payload)
+
+
+def _relevance(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model(**batch).logits[:, 0]
 
 
 def first_stage(retriever: str, corpus: Sequence[CorpusDoc]) -> Any:
