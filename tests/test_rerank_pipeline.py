@@ -70,3 +70,31 @@ def test_bad_labels_are_reported_with_lines(tmp_path: Path, rerank_config: dict)
         fh.write('{"query": "q", "passage": "p", "label": "yes"}\n{"query": "q", "label": 1}\n')
     result = hone.check(hone.load_config(rerank_config))
     assert [(p.line, p.category) for p in result.errors()] == [(n + 1, "wrong_type"), (n + 2, "missing_field")]
+
+
+def test_an_embed_run_can_be_the_first_stage(rerank_config: dict, tmp_path: Path, tiny_encoder: Path) -> None:
+    pairs = tmp_path / "pairs_embed.jsonl"
+    rows = [json.loads(line) for line in Path(rerank_config["data"]["train"]).read_text().splitlines()]
+    pairs.write_text(
+        "".join(json.dumps({"query": r["query"], "positive": r["passage"]}) + "\n" for r in rows if r["label"])
+    )
+    embed = {
+        "task": "embed",
+        "name": "first-stage",
+        "runs_dir": rerank_config["runs_dir"],
+        "data": {"train": str(pairs), "max_length": 32},
+        "model": {"name": str(tiny_encoder)},
+        "train": {"max_steps": 3, "batch_size": 16, "precision": "fp32"},
+    }
+    embed_run = hone.train(hone.load_config(embed), progress=False)
+    rerank_config["rerank"] = {"retriever": str(embed_run.path), "top_k": 5}
+    rerank_config["train"]["max_steps"] = 3
+    cfg = hone.load_config(rerank_config)
+    base = hone.baseline(cfg)
+    candidates = base["baselines"]["retriever"]["predictions"]
+    assert candidates and all(1 <= len(c) <= 5 for c in candidates)
+    run = hone.train(cfg, progress=False)
+    assert hone.evaluate(run)["metrics"]["queries"] > 0
+    rerank_config["rerank"]["retriever"] = str(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="not `bm25` and not a trained embed run"):
+        hone.baseline(hone.load_config({**rerank_config, "name": "rr2"}))
