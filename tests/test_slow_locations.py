@@ -56,7 +56,11 @@ def test_tuned_chain_links_more_mentions_than_the_untuned_chain(trained: dict) -
     spec.loader.exec_module(chain)
     texts, gold = chain.gold_links(EXAMPLE / "ner_test.jsonl")
     corpus = EXAMPLE / "gazetteer_corpus.jsonl"
-    linker = EntityLinker.from_runs(*(trained[s][0].path for s in ("ner", "embed", "rerank")), corpus)
-    tuned = linking_accuracy(linker.link(texts), gold)
+    ner, embed, rerank = (trained[s][0].path for s in ("ner", "embed", "rerank"))
     untuned = linking_accuracy(chain.untuned_chain(corpus).link(texts), gold)
-    assert tuned > untuned + 0.15, (tuned, untuned)
+    two_steps = linking_accuracy(EntityLinker.from_runs(ner, embed, None, corpus).link(texts), gold)
+    three_steps = linking_accuracy(EntityLinker.from_runs(ner, embed, rerank, corpus).link(texts), gold)
+    # Measured here: untuned 0.23, NER + embed 0.88, with the reranker 0.59 (it was trained on BM25's
+    # candidates and is weaker than the tuned embedder on the embedder's own candidates).
+    assert two_steps > untuned + 0.4, (two_steps, untuned)
+    assert three_steps > untuned + 0.15, (three_steps, untuned)
