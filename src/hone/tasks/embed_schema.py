@@ -21,6 +21,7 @@ from typing import Any
 from hone.data import problems as P
 from hone.data.problems import DataError, Problem
 from hone.data.read import read_rows
+from hone.tasks.fields import required_text, type_name
 
 # Row-level category of the embed contract: a negative that is the positive itself.
 BAD_NEGATIVE = "bad_negative"
@@ -88,8 +89,8 @@ def parse_pair_example(
 ) -> PairExample | list[Problem]:
     """Turn one row into a PairExample, or return every problem in it."""
     found: list[Problem] = []
-    query = _text(record, query_field, "the query", source, line, found)
-    positive = _text(record, positive_field, "the passage that answers the query", source, line, found)
+    query = required_text(record, query_field, "the query", source, line, found)
+    positive = required_text(record, positive_field, "the passage that answers the query", source, line, found)
     negatives = _negatives(record.get(negative_field), negative_field, source, line, found)
     if positive is not None and negatives is not None:
         _check_negatives(negatives, positive, negative_field, source, line, found)
@@ -98,34 +99,19 @@ def parse_pair_example(
     return PairExample(query, positive, negatives, source, line)
 
 
-def _text(record: Mapping[str, Any], name: str, what: str, source: str, line: int, out: list[Problem]) -> str | None:
-    if name not in record:
-        message = f"no {name!r} field; each row needs {what} in {name!r} (or set the field name)"
-        out.append(Problem(P.MISSING_FIELD, message, source, line, name))
-        return None
-    value = record[name]
-    if not isinstance(value, str):
-        out.append(Problem(P.WRONG_TYPE, f"{name!r} must be a string, got {_type(value)}", source, line, name))
-        return None
-    if not value.strip():
-        out.append(Problem(P.EMPTY_FIELD, f"{name!r} is empty; give {what} or remove the row", source, line, name))
-        return None
-    return value
-
-
 def _negatives(value: Any, name: str, source: str, line: int, out: list[Problem]) -> tuple[str, ...] | None:
     """The row's negatives, first occurrence of each kept; None (absent or null) means none."""
     if value is None:
         return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list):
-        message = f"{name!r} must be a string or a list of strings, got {_type(value)}"
+        message = f"{name!r} must be a string or a list of strings, got {type_name(value)}"
         out.append(Problem(P.WRONG_TYPE, message, source, line, name))
         return None
     for i, item in enumerate(items):
         where = name if isinstance(value, str) else f"{name}[{i}]"
         if not isinstance(item, str):
-            out.append(Problem(P.WRONG_TYPE, f"{where} must be a string, got {_type(item)}", source, line, name))
+            out.append(Problem(P.WRONG_TYPE, f"{where} must be a string, got {type_name(item)}", source, line, name))
             return None
         if not item.strip():
             message = f"{where} is empty; give a passage that does not answer the query, or drop it"
@@ -141,10 +127,6 @@ def _check_negatives(
         if negative.strip() == positive.strip():
             message = f"{name}[{i}] is the positive itself; a negative must not answer the query — remove it"
             out.append(Problem(BAD_NEGATIVE, message, source, line, name))
-
-
-def _type(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
 
 
 # --- the corpus -------------------------------------------------------------------------------
@@ -173,10 +155,12 @@ def read_corpus(path: Path) -> list[CorpusDoc]:
 
 
 def _doc(data: Mapping[str, Any], source: str, line: int, out: list[Problem]) -> CorpusDoc | None:
-    text = _text(data, "text", "the document text", source, line, out)
+    text = required_text(data, "text", "the document text", source, line, out)
     doc_id = data.get("id", line)
     if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
-        out.append(Problem(P.WRONG_TYPE, f"'id' must be a string or integer, got {_type(doc_id)}", source, line, "id"))
+        out.append(
+            Problem(P.WRONG_TYPE, f"'id' must be a string or integer, got {type_name(doc_id)}", source, line, "id")
+        )
         return None
     if isinstance(doc_id, str) and not doc_id.strip():
         out.append(Problem(P.EMPTY_FIELD, "'id' is empty; give an id or leave the key out", source, line, "id"))

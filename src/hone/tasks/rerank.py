@@ -22,6 +22,7 @@ from hone.data import problems as P
 from hone.data.problems import Problem
 from hone.tasks.batching import pad_ids
 from hone.tasks.embed_schema import CorpusDoc, doc_id, read_corpus
+from hone.tasks.fields import required_text
 
 Ranking = list[str]
 TOP = 10
@@ -265,24 +266,14 @@ def parse_rerank_example(
     record: Mapping[str, Any], data: RerankDataConfig, source: str, line: int
 ) -> RerankExample | list[Problem]:
     problems: list[Problem] = []
-    texts = [_text(record, name, source, line, problems) for name in (data.text_field, data.passage_field)]
+    texts = [
+        required_text(record, data.text_field, "the query", source, line, problems, "data.text_field"),
+        required_text(record, data.passage_field, "the passage", source, line, problems, "data.passage_field"),
+    ]
     label = _label(record, data.label_field, source, line, problems)
     if problems or None in texts or label is None:
         return problems
     return RerankExample(texts[0], texts[1], label, source, line)  # type: ignore[arg-type]
-
-
-def _text(record: Mapping[str, Any], name: str, source: str, line: int, out: list[Problem]) -> str | None:
-    value = record.get(name)
-    if name not in record:
-        out.append(Problem(P.MISSING_FIELD, f"no {name!r} field; each row needs it", source, line, name))
-    elif not isinstance(value, str):
-        out.append(Problem(P.WRONG_TYPE, f"{name!r} must be a string, got {type(value).__name__}", source, line, name))
-    elif not value.strip():
-        out.append(Problem(P.EMPTY_FIELD, f"{name!r} is empty; give the text or remove the row", source, line, name))
-    else:
-        return value
-    return None
 
 
 def _label(record: Mapping[str, Any], name: str, source: str, line: int, out: list[Problem]) -> float | None:

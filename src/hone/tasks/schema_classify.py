@@ -10,6 +10,7 @@ from typing import Any
 from hone.config.schema import DataConfig
 from hone.data import problems as P
 from hone.data.problems import Problem
+from hone.tasks.fields import required_text, type_name
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class TextExample:
 def parse_example(record: Mapping[str, Any], data: DataConfig, source: str, line: int) -> TextExample | list[Problem]:
     """Turn one row into a TextExample, or return every problem with the row's fields."""
     problems: list[Problem] = []
-    text = _text(record, data.text_field, source, line, problems)
+    text = required_text(record, data.text_field, "the text", source, line, problems, "data.text_field")
     labels = _labels(record, data, source, line, problems)
     if problems or text is None or labels is None:
         return problems
@@ -47,28 +48,6 @@ def parse_example(record: Mapping[str, Any], data: DataConfig, source: str, line
 
 def _problem(category: str, message: str, source: str, line: int, field: str) -> Problem:
     return Problem(category=category, message=message, source=source, line=line, field=field)
-
-
-def _text(record: Mapping[str, Any], field: str, source: str, line: int, out: list[Problem]) -> str | None:
-    if field not in record:
-        out.append(
-            _problem(
-                P.MISSING_FIELD,
-                f"no {field!r} field; each row needs the text in {field!r} (or set data.text_field)",
-                source,
-                line,
-                field,
-            )
-        )
-        return None
-    value = record[field]
-    if not isinstance(value, str):
-        out.append(_problem(P.WRONG_TYPE, f"{field!r} must be a string, got {_type(value)}", source, line, field))
-        return None
-    if not value.strip():
-        out.append(_problem(P.EMPTY_FIELD, f"{field!r} is empty; give the text or remove the row", source, line, field))
-        return None
-    return value
 
 
 def _labels(
@@ -114,7 +93,7 @@ def _label_values(value: Any, multi: bool, field: str, source: str, line: int, o
             out.append(
                 _problem(
                     P.WRONG_TYPE,
-                    f"{field!r} must be a list of strings for a multi-label run, got {_type(value)}",
+                    f"{field!r} must be a list of strings for a multi-label run, got {type_name(value)}",
                     source,
                     line,
                     field,
@@ -125,7 +104,7 @@ def _label_values(value: Any, multi: bool, field: str, source: str, line: int, o
         out.append(
             _problem(
                 P.WRONG_TYPE,
-                f"{field!r} must be a string (or set data.multi_label: true for lists), got {_type(value)}",
+                f"{field!r} must be a string (or set data.multi_label: true for lists), got {type_name(value)}",
                 source,
                 line,
                 field,
@@ -137,10 +116,6 @@ def _label_values(value: Any, multi: bool, field: str, source: str, line: int, o
         out.append(_problem(P.EMPTY_FIELD, f"{field!r} is empty; give a label or remove the row", source, line, field))
         return None
     return sorted(set(values)) if multi else values
-
-
-def _type(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
 
 
 def label_problems(examples: Sequence[TextExample], imbalance_ratio: float) -> list[Problem]:
