@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 import typer
 from rich.console import Console
 
-T = TypeVar("T")
 console = Console(stderr=True)
 
 EXIT_FAILED = 1  # the command ran and found a problem (bad data, no gain)
@@ -49,9 +47,3 @@ def _is_expected(exc: Exception) -> bool:
 def _fail(message: str, code: int) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-def run_friendly(fn: Callable[[], T]) -> T:
-    with friendly_errors():
-        return fn()
-    raise AssertionError("unreachable")

@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from hone.tasks.base import Task
-
 Batch = dict[str, torch.Tensor]
 
 
@@ -42,16 +40,3 @@ def batched(
                 out[i] = rows[row]
     model.train(was_training)
     return out
-
-
-def predict_scores(
-    task: Task,
-    model: nn.Module,
-    features: Sequence[dict[str, Any]],
-    tokenizer: Any,
-    batch_size: int,
-    autocast: Any = None,
-) -> np.ndarray:
-    """The task's per-example scores (e.g. class probabilities) for every feature, in input order."""
-    rows = batched(model, features, lambda f: task.collate(f, tokenizer), batch_size, task.outputs, autocast)
-    return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)

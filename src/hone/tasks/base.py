@@ -1,8 +1,8 @@
 """The Task contract: what the trainer, evaluator and server may ask of any task.
 
-A task owns its example schema, how it builds the model and its head, its loss, how it turns
-model outputs into predictions and how predictions are scored. Nothing outside a task branches on
-the task's name.
+A task owns its example schema (see `TaskSpec` in `hone.tasks`), how it builds the model and its
+head, its loss, how it predicts from raw texts and how predictions are scored and stored. Nothing
+outside a task branches on the task's name.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,12 +22,21 @@ class Task(Protocol):
     head_modules: tuple[str, ...]
     peft_task_type: str
 
+    @classmethod
+    def from_config(cls, config: Any, examples: Sequence[Any]) -> Task:
+        """The task for a run, its label space (or corpus) taken from the config and every split."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What a saved model needs to rebuild this task (written to model/hone.json)."""
+        ...
+
     def build_model(self, model_dir: str) -> nn.Module:
         """The pretrained body with this task's new head, in float32."""
         ...
 
     def encode(self, examples: Sequence[Any], tokenizer: Any) -> list[dict[str, Any]]:
-        """Tokenise once: one feature dict per example (token ids and targets)."""
+        """Tokenise once: training features with `input_ids` (for length grouping) and targets."""
         ...
 
     def collate(self, features: Sequence[dict[str, Any]], tokenizer: Any) -> dict[str, torch.Tensor]:
@@ -37,22 +47,34 @@ class Task(Protocol):
         """Mean loss of one batch."""
         ...
 
-    def outputs(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-example scores (e.g. class probabilities) for a batch."""
-        ...
-
-    def decode(self, scores: Any) -> list[Any]:
-        """Turn stacked scores into predictions in the task's label space."""
+    def predict(
+        self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
+    ) -> tuple[list[Any], np.ndarray]:
+        """Predictions for raw texts, and a confidence per text."""
         ...
 
     def gold(self, examples: Sequence[Any]) -> list[Any]:
-        """The reference predictions of examples, in the same form decode returns."""
+        """The references of examples, in the form `metrics` compares predictions with."""
         ...
 
     def metrics(self, gold: Sequence[Any], predicted: Sequence[Any]) -> dict[str, Any]:
-        """Every metric of the task; `primary_metric` is one of the keys."""
+        """{"metrics": {...}} and any breakdowns; `primary_metric` is a key of "metrics"."""
         ...
 
     def score(self, gold: Sequence[Any], predicted: Sequence[Any]) -> float:
         """The primary metric alone (cheap: called inside the bootstrap)."""
+        ...
+
+    def worst(
+        self, examples: Sequence[Any], predicted: Sequence[Any], confidence: np.ndarray, limit: int
+    ) -> list[dict[str, Any]]:
+        """The mistakes worth reading first, as {text, gold, predicted, confidence, source, line}."""
+        ...
+
+    def to_json(self, prediction: Any) -> Any:
+        """A prediction as JSON (baseline.json stores the baselines' test predictions)."""
+        ...
+
+    def from_json(self, payload: Any) -> Any:
+        """The inverse of `to_json`."""
         ...

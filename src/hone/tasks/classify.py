@@ -66,14 +66,14 @@ class ClassifyTask:
 
     def encode(self, examples: Sequence[TextExample], tokenizer: Any) -> list[dict[str, Any]]:
         ids = tokenizer([ex.text for ex in examples], truncation=True, max_length=self.max_length)["input_ids"]
-        return [{"input_ids": row, "target": self._target(ex)} for row, ex in zip(ids, examples, strict=True)]
+        index = {label: i for i, label in enumerate(self.labels)}
+        return [{"input_ids": row, "target": self._target(ex, index)} for row, ex in zip(ids, examples, strict=True)]
 
     def encode_texts(self, texts: Sequence[str], tokenizer: Any) -> list[dict[str, Any]]:
         ids = tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         return [{"input_ids": row} for row in ids]
 
-    def _target(self, ex: TextExample) -> Any:
-        index = {label: i for i, label in enumerate(self.labels)}
+    def _target(self, ex: TextExample, index: dict[str, int]) -> Any:
         if not self.multi_label:
             return index[ex.label]
         target = [0.0] * len(self.labels)
@@ -108,9 +108,11 @@ class ClassifyTask:
         self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
     ) -> tuple[list[Prediction], np.ndarray]:
         """Labels and confidence for raw texts."""
-        from hone.evaluate.predict import predict_scores
+        from hone.evaluate.predict import batched
 
-        scores = predict_scores(self, model, self.encode_texts(texts, tokenizer), tokenizer, batch_size, autocast)
+        features = self.encode_texts(texts, tokenizer)
+        rows = batched(model, features, lambda f: self.collate(f, tokenizer), batch_size, self.outputs, autocast)
+        scores = np.stack(rows) if rows else np.zeros((0, len(self.labels)), dtype=np.float32)
         return self.decode(scores), self.confidence(scores)
 
     def worst(
