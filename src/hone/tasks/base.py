@@ -78,3 +78,8 @@ class Task(Protocol):
     def from_json(self, payload: Any) -> Any:
         """The inverse of `to_json`."""
         ...
+
+
+def model_inputs(examples: Sequence[Any]) -> list[Any]:
+    """What a model is given for each example: its text, or (chat tasks) its prompt messages."""
+    return [getattr(ex, "input", ex.text) for ex in examples]

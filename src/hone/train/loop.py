@@ -126,7 +126,7 @@ def _step(
         accelerator.backward(loss / len(group))
         total_loss += loss.item() / len(group)
         examples += len(indices)
-        tokens += int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
+        tokens += _real_tokens(batch)
     grad_norm = accelerator.clip_grad_norm_(model.parameters(), spec.max_grad_norm)
     if not torch.isfinite(torch.as_tensor(grad_norm)):
         optimizer.zero_grad(set_to_none=True)
@@ -140,6 +140,13 @@ def _step(
     return StepRecord(
         pos.step, 0.0, total_loss, lr, float(grad_norm), examples, tokens, time.perf_counter() - start, False
     )
+
+
+def _real_tokens(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens that are not padding (packed batches say so themselves: they carry no attention mask)."""
+    if "real_tokens" in batch:
+        return int(batch["real_tokens"])
+    return int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
 
 
 def linear_schedule(optimizer: Any, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:

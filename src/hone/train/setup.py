@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,3 +76,10 @@ def restore_rng(tensors: dict[str, torch.Tensor], python_state: list | None) -> 
     if python_state is not None:
         version, internal, gauss = python_state
         random.setstate((version, tuple(internal), gauss))
+
+
+def autocast_for_inference() -> Callable[[], Any]:
+    """A context factory for inference in the precision `auto` would train in (bf16 where it is fast)."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    enabled = choose_precision("auto") == "bf16"
+    return lambda: torch.autocast(device, dtype=torch.bfloat16, enabled=enabled)

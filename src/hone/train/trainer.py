@@ -20,7 +20,7 @@ from hone.config.schema import HoneConfig
 from hone.models.adapt import adapt, count_parameters, param_groups, trainable_state
 from hone.models.resolve import quiet_transformers, resolve_model
 from hone.runs.rundir import RunDir
-from hone.tasks.base import Task
+from hone.tasks.base import Task, model_inputs
 from hone.train import checkpoint as ck
 from hone.train.loop import LoopSpec, Position, StepRecord, linear_schedule, steps_per_epoch, train_steps
 from hone.train.progress import TrainProgress
@@ -72,7 +72,6 @@ class Session:
     accelerator: Any
     spec: LoopSpec
     dev: Sequence[Any]
-    dev_gold: list[Any]
     pos: Position = field(default_factory=Position)
     tracker: Tracker = field(default_factory=Tracker)
     total_steps: int = 0
@@ -110,17 +109,23 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
     model_dir = str(resolve_model(config.model.name))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = adapt(
-        task.build_model(model_dir), config.model.method, config.model.lora, task.head_modules, task.peft_task_type
+        task.build_model(model_dir),
+        config.model.method,
+        config.model.lora,
+        task.head_modules,
+        task.peft_task_type,
+        getattr(config.model, "virtual_tokens", 20),
     )
     tc = config.train
     optimizer = torch.optim.AdamW(param_groups(model, tc, config.model.method, task.head_modules))
-    per_epoch = steps_per_epoch(len(train), tc.batch_size, tc.grad_accum)
+    features = task.encode(train, tokenizer)  # may pack several examples per row: steps count rows
+    per_epoch = steps_per_epoch(len(features), tc.batch_size, tc.grad_accum)
     total = min(tc.max_steps or per_epoch * tc.epochs, per_epoch * tc.epochs)
     scheduler = linear_schedule(optimizer, int(tc.warmup_ratio * total), total)
     accelerator = make_accelerator(tc.precision)
     model, optimizer = accelerator.prepare(model, optimizer)
     spec = LoopSpec(
-        features=task.encode(train, tokenizer),
+        features=features,
         collate=lambda f: task.collate(f, tokenizer),
         loss=task.loss,
         batch_size=tc.batch_size,
@@ -141,7 +146,6 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
         accelerator,
         spec,
         list(dev),
-        task.gold(dev),
         total_steps=total,
     )
 
@@ -179,18 +183,32 @@ def _run(s: Session, stop: StopFlag, bar: TrainProgress, on_step: Callable[[Sess
 
 
 def _evaluate_dev(s: Session, record: StepRecord, bar: TrainProgress) -> None:
-    texts = [ex.text for ex in s.dev]
-    predicted, _ = s.task.predict(s.model, s.tokenizer, texts, s.config.eval.batch_size, s.accelerator.autocast)
-    metrics = s.task.metrics(s.dev_gold, predicted)["metrics"]
-    score = metrics[s.task.primary_metric]
-    improved = s.tracker.update(record.step, score, s.task.higher_is_better)
+    metric, higher_is_better = dev_metric(s.task)
+    metrics = dev_metrics(s.task, s.model, s.tokenizer, s.dev, s.config.eval.batch_size, s.accelerator.autocast)
+    score = metrics[metric]
+    improved = s.tracker.update(record.step, score, higher_is_better)
     s.tracker.history.append({"step": record.step, "score": score})
     _log(s.run, {"step": record.step, "epoch": round(record.epoch, 4), "dev": metrics})
-    bar.note(f"step {record.step}: dev {s.task.primary_metric} {score:.4f}" + (" (best)" if improved else ""))
+    bar.note(f"step {record.step}: dev {metric} {score:.4f}" + (" (best)" if improved else ""))
     if improved:
         ck.save_checkpoint(
             s.run.checkpoints, ck.checkpoint_name("best", record.step), _snapshot(s, optimizer=False), keep=1
         )
+
+
+def dev_metric(task: Task) -> tuple[str, bool]:
+    """The dev metric that selects checkpoints: the task's primary metric, unless the task names a cheaper one
+    (generative tasks select on held-out loss instead of generating every dev answer at every evaluation)."""
+    metric = getattr(task, "dev_metric", task.primary_metric)
+    return metric, getattr(task, "dev_higher_is_better", task.higher_is_better)
+
+
+def dev_metrics(task: Task, model: Any, tokenizer: Any, dev: Sequence[Any], batch_size: int, autocast: Any) -> dict:
+    own = getattr(task, "dev_metrics", None)
+    if own is not None:
+        return own(model, tokenizer, dev, batch_size, autocast)
+    predicted, _ = task.predict(model, tokenizer, model_inputs(dev), batch_size, autocast)
+    return task.metrics(task.gold(dev), predicted)["metrics"]
 
 
 def _snapshot(s: Session, optimizer: bool = True) -> ck.Checkpoint:
