@@ -139,7 +139,7 @@ PRODUCTS = [
     _p(
         "Everyday Tee",
         "clothing",
-        "organic cotton, linen, recycled polyester",
+        "cotton, organic cotton, linen, recycled polyester",
         "a relaxed, easy fit; a neat, tailored neckline; breathable comfort",
     ),
     _p(

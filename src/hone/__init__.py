@@ -13,7 +13,21 @@ import hone.evaluate
 import hone.report
 import hone.runs
 import hone.train  # noqa: F401
-from hone.api import Run, baseline, check, demo, evaluate, init_config, predict, prepare, report, runs, train, tune
+from hone.api import (
+    Run,
+    baseline,
+    check,
+    check_run,
+    demo,
+    evaluate,
+    init_config,
+    predict,
+    prepare,
+    report,
+    runs,
+    train,
+    tune,
+)
 from hone.config import ConfigError, HoneConfig, load_config
 
 __all__ = [
@@ -22,6 +36,7 @@ __all__ = [
     "Run",
     "baseline",
     "check",
+    "check_run",
     "demo",
     "evaluate",
     "init_config",

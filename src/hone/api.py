@@ -187,6 +187,37 @@ def predict(run: Run | str | Path, texts: Sequence[str]) -> list[dict[str, Any]]
     return r.predict(texts)
 
 
+def check_run(run: Run | str | Path, limit: int = 16) -> dict[str, Any]:
+    """Check a trained chat run: template parity on its data, and that answers stop at EOS without repeating."""
+    from hone.evaluate.generation_metrics import repetition_rate
+    from hone.tasks import causal
+    from hone.tasks.instruct import template_parity
+    from hone.train.setup import autocast_for_inference
+
+    r = run if isinstance(run, Run) else Run(Path(run))
+    p = prepare(r.config)
+    if not hasattr(p.task, "chat_template"):
+        raise ValueError(f"{r.path} is a {p.task.name} run; `hone check <run>` checks chat tasks (instruct, extract)")
+    loaded = r.predictor(task=p.task).loaded
+    examples = (p.splits["test"] or p.splits["train"])[:limit]
+    parity = template_parity(examples, loaded.tokenizer, p.task)
+    prompts = p.task.prompts([ex.input for ex in examples], loaded.tokenizer)
+    results = causal.generate(
+        loaded.model, loaded.tokenizer, prompts, p.task.max_new_tokens, limit, autocast_for_inference()
+    )
+    answers = [loaded.tokenizer.decode(x["ids"], skip_special_tokens=True) for x in results]
+    stopped = sum(x["stopped"] for x in results)
+    repetition = sum(repetition_rate(a) for a in answers) / max(len(answers), 1)
+    stopping = {
+        "checked": len(results),
+        "stopped": stopped,
+        "max_new_tokens": p.task.max_new_tokens,
+        "repetition": repetition,
+        "ok": stopped == len(results) and repetition <= 0.3,
+    }
+    return {"template_parity": parity, "stopping": stopping, "ok": parity["ok"] and stopping["ok"]}
+
+
 def runs(runs_dir: str | Path = "runs") -> list[Any]:
     """Every run in the registry, newest first (killed runs show as killed)."""
     from hone.runs.registry import Registry
@@ -248,8 +279,12 @@ class Run:
             self._predictor.loaded.task = task
         return self._predictor
 
-    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        preds, confidence = self.predictor().predict(list(texts))
+    def predict(self, texts: Sequence[Any]) -> list[dict[str, Any]]:
+        predictor = self.predictor()
+        preds, confidence = predictor.predict(list(texts))
+        present = getattr(predictor.loaded.task, "present", None)
+        if present is not None:
+            return [{**present(p), "confidence": float(c)} for p, c in zip(preds, confidence, strict=True)]
         return [
             {"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
             for p, c in zip(preds, confidence, strict=True)
@@ -303,3 +338,23 @@ def export_embeddings(run: Run | str | Path, out: str | Path) -> int:
     corpus = p.task.corpus
     vectors = p.task.vectors(loaded.model, loaded.tokenizer, [d.text for d in corpus], p.config.eval.batch_size)
     return export_jsonl(Path(out), [d.id for d in corpus], [d.text for d in corpus], vectors)
+
+
+def export_llm(
+    run: Run | str | Path,
+    out: str | Path,
+    target: str = "adapter",
+    tolerance: float = 1e-3,
+    prompts: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """Export a causal-LM run's model to `out`: `adapter` (the PEFT adapter and tokenizer, as trained) or
+    `merged` (merged into the base, written only if it matches the adapter on held-out prompts within
+    `tolerance`; see `hone.export.llm.export_merged`). Returns {"path", ...} (merged: the check's figures)."""
+    from hone.export import llm
+
+    r = run if isinstance(run, Run) else Run(Path(run))
+    if target == "adapter":
+        return {"path": str(llm.export_adapter(r.path, out))}
+    if target == "merged":
+        return llm.export_merged(r.path, out, tolerance, prompts)
+    raise ValueError(f"target {target!r}: choose adapter or merged")

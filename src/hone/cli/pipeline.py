@@ -28,13 +28,29 @@ def register(app: typer.Typer) -> None:
 
 
 def check(
-    config: ConfigArg,
+    config: Annotated[
+        Path,
+        typer.Argument(
+            help="The run's config file, or a trained run directory (then: template parity and EOS stopping)."
+        ),
+    ],
     set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
-    """Check the data: every bad row with its line and category, duplicates, leakage, imbalance, truncation."""
+    """Check the data: every bad row with its line and category, duplicates, leakage, imbalance, truncation.
+
+    Given a run directory of a chat task, check the trained model instead: the text it was trained on
+    must equal what inference renders (plus the answer and EOS), and its answers must stop at EOS.
+    """
     from hone import api
 
+    if config.is_dir():
+        with friendly_errors():
+            report = api.check_run(config)
+        _print_run_check(report, as_json)
+        if not report["ok"]:
+            raise typer.Exit(EXIT_FAILED)
+        return
     with friendly_errors():
         result = api.check(api.config_of(config, set_ or []))
     if as_json:
@@ -49,6 +65,23 @@ def check(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _print_run_check(report: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    parity, stops = report["template_parity"], report["stopping"]
+    mark = {True: "[green]ok[/]", False: "[red]FAILED[/]"}
+    out.print(
+        f"template parity: {mark[parity['ok']]} — {parity['checked']} conversation(s), {parity['mismatched']} where "
+        "the training text differs from the inference prompt + answer + EOS"
+        + (f" ({', '.join(parity['lines'])})" if parity["lines"] else "")
+    )
+    out.print(
+        f"stops at EOS: {mark[stops['ok']]} — {stops['stopped']}/{stops['checked']} answers ended with EOS within "
+        f"{stops['max_new_tokens']} tokens; repetition {stops['repetition']:.2f}"
+    )
+
+
 def baseline(config: ConfigArg, set_: SetOpt = None) -> None:
     """Score the baselines (majority, TF-IDF + LR, frozen embeddings + LR) on the test split."""
     from hone import api
@@ -58,7 +91,15 @@ def baseline(config: ConfigArg, set_: SetOpt = None) -> None:
     metric = result["primary_metric"]
     for name, b in result["baselines"].items():
         star = "  ← best" if name == result["best"] else ""
-        out.print(f"{name:>10}  {metric} {b['metrics'][metric]:.4f}  accuracy {b['metrics']['accuracy']:.4f}{star}")
+        out.print(f"{name:>10}  {metric} {b['metrics'][metric]:.4f}{_also(b['metrics'], metric)}{star}")
+
+
+def _also(metrics: dict, primary: str) -> str:
+    """A second figure worth seeing next to the primary metric, when the task has one."""
+    for name in ("accuracy", "exact_match", "json_validity", "ndcg@10"):
+        if name in metrics and name != primary and isinstance(metrics[name], (int, float)):
+            return f"  {name} {metrics[name]:.4f}"
+    return ""
 
 
 def train(
@@ -86,7 +127,7 @@ def eval_(run: RunArg) -> None:
     with friendly_errors():
         result = api.evaluate(run)
     metric = result["primary_metric"]
-    out.print(f"test {metric} {result['metrics'][metric]:.4f}  accuracy {result['metrics']['accuracy']:.4f}")
+    out.print(f"test {metric} {result['metrics'][metric]:.4f}{_also(result['metrics'], metric)}")
     out.print(f"[bold]{result['verdict']}[/]")
 
 
@@ -126,18 +167,42 @@ def _text_of(line: str) -> str:
     return line
 
 
+EXPORT_TARGETS = ("embeddings", "adapter", "merged")
+
+
 def export(
     run: RunArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the export.")],
-    target: Annotated[str, typer.Option(help="What to export: `embeddings` (an embed run's corpus as JSONL).")] = (
-        "embeddings"
-    ),
+    target: Annotated[
+        str,
+        typer.Option(
+            help="What to export: `embeddings` (an embed run's corpus as JSONL), `adapter` (a causal-LM run's PEFT "
+            "adapter + tokenizer) or `merged` (the adapter merged into its base, checked first)."
+        ),
+    ] = "embeddings",
+    tolerance: Annotated[
+        float, typer.Option(help="`merged`: largest logit difference from the unmerged model allowed.")
+    ] = 1e-3,
 ) -> None:
-    """Export from a run: `--target embeddings` writes {id, text, vector} lines for a vector store."""
+    """Export from a run for use outside hone.
+
+    `embeddings`: {id, text, vector} lines for a vector store. `adapter`: a folder that
+    PeftModel.from_pretrained loads on the base model. `merged`: a plain transformers model
+    (AutoModelForCausalLM.from_pretrained), written only when it matches the adapter on held-out
+    prompts (logits within --tolerance, identical greedy answers).
+    """
     from hone import api
 
-    if target != "embeddings":
-        raise typer.BadParameter(f"--target {target!r}: choose embeddings")
+    if target not in EXPORT_TARGETS:
+        raise typer.BadParameter(f"--target {target!r}: choose {', '.join(EXPORT_TARGETS)}")
     with friendly_errors():
-        count = api.export_embeddings(run, out)
-    print(f"{count} chunk(s) written to {out}")
+        if target == "embeddings":
+            print(f"{api.export_embeddings(run, out)} chunk(s) written to {out}")
+            return
+        result = api.export_llm(run, out, target, tolerance)
+    if target == "merged":
+        print(
+            f"merged model checked on {result['prompts']} held-out prompt(s): largest logit difference "
+            f"{result['max_abs_diff']:.3g}, identical greedy answers"
+        )
+    print(f"{target} written to {result['path']}")

@@ -87,15 +87,16 @@ def collate_lm(features: Sequence[dict[str, Any]], pad_id: int) -> dict[str, tor
     return batch
 
 
-def _forward_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def forward_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Logits for every input position. No KV cache: with a cache, transformers ignores packed position ids."""
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
-    logits = model(**inputs).logits
+    logits = model(**inputs, use_cache=False).logits
     return logits[:, -batch["input_ids"].shape[1] :]  # prompt tuning prepends virtual tokens
 
 
 def token_logprobs(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability of each labelled token, and the mask of labelled tokens, shape (batch, length-1)."""
-    logits = _forward_logits(model, batch)[:, :-1]
+    logits = forward_logits(model, batch)[:, :-1]
     target = batch["labels"][:, 1:]
     mask = target != IGNORE
     out = torch.zeros(target.shape, dtype=torch.float32, device=logits.device)
@@ -106,7 +107,7 @@ def token_logprobs(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[to
 
 def lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Mean cross-entropy over the labelled (answer) tokens of the batch."""
-    logits = _forward_logits(model, batch)[:, :-1]
+    logits = forward_logits(model, batch)[:, :-1]
     target = batch["labels"][:, 1:]
     mask = target != IGNORE
     if not mask.any():

@@ -244,6 +244,10 @@ class InstructTask:
     def to_json(self, prediction: str) -> str:
         return prediction
 
+    def present(self, prediction: str) -> dict[str, Any]:
+        """One prediction as `hone predict` prints it."""
+        return {"answer": prediction}
+
     def from_json(self, payload: str) -> str:
         return payload
 
