@@ -36,7 +36,7 @@ def test_auto_format_by_extension(name: str, expected: str) -> None:
 
 
 def test_unknown_extension_names_the_setting(tmp_path: Path) -> None:
-    path = _write(tmp_path / "data.txt", "x")
+    path = _write(tmp_path / "data.xyz", "x")
     with pytest.raises(ValueError, match="data.format"):
         read_rows(path, "auto")
     assert [r.data for r in _items(_write(tmp_path / "d.txt", '{"a": 1}\n'), "jsonl")] == [{"a": 1}]

@@ -61,7 +61,7 @@ def test_generation_metrics_hand_count() -> None:
     assert m["length_ratio"] == pytest.approx((9 / 4) / (11 / 4))
     assert m["empty"] == 0.25
     assert m["n"] == 4
-    assert result["errors"] == {"too_verbose": 0, "repetitive": 1, "empty": 1, "too_short": 1}
+    assert result["error_categories"] == {"too_verbose": 0, "repetitive": 1, "empty": 1, "too_short": 1}
     assert rouge_l_mean(references, predictions) == pytest.approx(m["rouge_l"])
 
 

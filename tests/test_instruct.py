@@ -199,7 +199,7 @@ def test_instruct_run_learns_beats_zero_shot_and_stops_at_eos(tmp_path: Path, ti
     result = hone.evaluate(run)
     assert result["metrics"]["rouge_l"] > base["baselines"]["zero_shot"]["metrics"]["rouge_l"] + 0.3
     assert result["comparison"]["better"]
-    assert set(result["errors"]) == {"too_verbose", "repetitive", "empty", "too_short"}
+    assert set(result["error_categories"]) == {"too_verbose", "repetitive", "empty", "too_short"}
     check = hone.check_run(run)
     assert check["template_parity"]["ok"] and check["template_parity"]["checked"] > 0
     assert check["stopping"]["stopped"] == check["stopping"]["checked"], "answers must end with EOS"

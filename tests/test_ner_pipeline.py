@@ -63,7 +63,7 @@ def test_ner_end_to_end(ner_config: dict, tmp_path: Path) -> None:
         == ev["per_type"]["LOC"]["support"]
     )
     html = Path(hone.report(run)).read_text()
-    assert "Entity errors by type" in html and ev["verdict"] in html
+    assert "Errors by kind" in html and ev["verdict"] in html
     spans = hone.Run(run.path).predictor().predict(["maria moved to oslo ."])[0][0]
     assert {(0, 5, "PER"), (15, 19, "LOC")} <= {(s.start, s.end, s.label) for s in spans}  # character offsets
 

@@ -202,6 +202,7 @@ def check_run(run: Run | str | Path, limit: int = 16) -> dict[str, Any]:
     examples = (p.splits["test"] or p.splits["train"])[:limit]
     parity = template_parity(examples, loaded.tokenizer, p.task)
     prompts = p.task.prompts([ex.input for ex in examples], loaded.tokenizer)
+    # unconstrained on purpose, also for extraction: does the model itself end its answers?
     results = causal.generate(
         loaded.model, loaded.tokenizer, prompts, p.task.max_new_tokens, limit, autocast_for_inference()
     )

@@ -58,7 +58,9 @@ class PromptBaseline:
         model, tokenizer = _base(self.model_dir, self.task.build_model)
         prompts = [self.task.as_messages(x) for x in inputs]
         if self.shots and self._vectors is not None:
-            queries = self._embed([_last_user(p) for p in prompts])
+            # compare like with like: the raw input (a text, or a conversation's last user turn), not the
+            # task's rendered prompt, which for extraction wraps every text in the same instruction
+            queries = self._embed([x if isinstance(x, str) else _last_user(x) for x in inputs])
             nearest = np.argsort(-(queries @ self._vectors.T), axis=1)[:, : self.shots]
             prompts = [
                 with_demonstrations(p, [self._demos[j] for j in row], self.task)

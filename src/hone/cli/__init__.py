@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from hone.cli import info, pipeline
+from hone.cli.data import app as data_app
 
 app = typer.Typer(
     name="hone",
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 pipeline.register(app)
 info.register(app)
+app.add_typer(data_app, name="data", help="Reshape labelled data: `hone data to-instruct` makes instruction data.")
 
 
 def main() -> None:

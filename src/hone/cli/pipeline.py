@@ -186,10 +186,12 @@ def export(
 ) -> None:
     """Export from a run for use outside hone.
 
-    `embeddings`: {id, text, vector} lines for a vector store. `adapter`: a folder that
-    PeftModel.from_pretrained loads on the base model. `merged`: a plain transformers model
-    (AutoModelForCausalLM.from_pretrained), written only when it matches the adapter on held-out
-    prompts (logits within --tolerance, identical greedy answers).
+    embeddings: {id, text, vector} lines for a vector store (embed runs).
+
+    adapter: the PEFT adapter and tokenizer, for PeftModel.from_pretrained on the base.
+
+    merged: adapter merged into the base, for AutoModelForCausalLM.from_pretrained;
+    written only if logits match within --tolerance and greedy answers are identical.
     """
     from hone import api
 

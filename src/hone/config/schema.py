@@ -41,10 +41,10 @@ class DataFiles(Section):
     )
     test: Path | None = Field(None, description="Test data file; when empty, a test split is drawn from `train`.")
     dev: Path | None = Field(None, description="Dev data file; when empty, a dev split is drawn from `train`.")
-    format: Literal["auto", "jsonl", "csv", "conll"] = Field(
+    format: Literal["auto", "jsonl", "csv", "conll", "text"] = Field(
         "auto",
-        description="File format; `auto` decides by extension (.jsonl/.json/.ndjson, .csv/.tsv, or .conll/.bio/.iob "
-        "column files for NER).",
+        description="File format; `auto` decides by extension (.jsonl/.json/.ndjson, .csv/.tsv, .conll/.bio/.iob "
+        "column files for NER, or .txt/.md `text`: one document per blank-line-separated block).",
     )
     text_field: str = Field("text", description="Name of the field holding the input text.")
     labels: list[str] | None = Field(

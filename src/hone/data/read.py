@@ -1,11 +1,13 @@
-"""Stream data rows from JSONL or CSV/TSV files, each with the line a user sees in an editor.
+"""Stream data rows from JSONL, CSV/TSV, CoNLL or plain-text files, each with the line a user sees in an editor.
 
 `read_rows` yields one item per data row: a `Record` holding the row as a dict, or a `Problem`
 saying why the row cannot be read (bad JSON, a non-object row, NaN or duplicate keys, bytes that
 are not UTF-8, a CSV row with the wrong number of fields, an unterminated quote). Files are read
 line by line in binary and each line is decoded here, so a bad byte costs one row, not the file,
 and memory stays bounded by the longest row. Line numbers are 1-based and count `\\n`; a CSV row
-that spans lines (a quoted field holding newlines) is reported at the line where it starts.
+that spans lines (a quoted field holding newlines) is reported at the line where it starts. A
+plain-text file (.txt/.md) holds one document per blank-line-separated block, read as `{"text": block}`
+at the block's first line.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, BinaryIO, Literal
 from hone.data import problems as P
 from hone.data.problems import Problem
 
-Format = Literal["auto", "jsonl", "csv", "conll"]
+Format = Literal["auto", "jsonl", "csv", "conll", "text"]
 
 _SUFFIXES = {
     ".jsonl": "jsonl",
@@ -33,6 +35,8 @@ _SUFFIXES = {
     ".conll": "conll",
     ".bio": "conll",
     ".iob": "conll",
+    ".txt": "text",
+    ".md": "text",
 }
 _BOM = b"\xef\xbb\xbf"
 # A \uD800-\uDFFF escape; valid pairs are joined by the JSON decoder, so any left are lone halves.
@@ -51,7 +55,7 @@ class Record:
     data: dict[str, Any] = field(repr=False)
 
 
-def resolve_format(path: Path, format: Format) -> Literal["jsonl", "csv", "conll"]:
+def resolve_format(path: Path, format: Format) -> Literal["jsonl", "csv", "conll", "text"]:
     """The concrete format of `path`: `format` itself, or decided by the file extension."""
     if format != "auto":
         return format
@@ -59,7 +63,7 @@ def resolve_format(path: Path, format: Format) -> Literal["jsonl", "csv", "conll
     if found is None:
         raise ValueError(
             f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-            "set data.format to `jsonl`, `csv` or `conll` (or name the file .jsonl/.csv/.tsv/.conll)"
+            "set data.format to `jsonl`, `csv`, `conll` or `text` (or name the file .jsonl/.csv/.tsv/.conll/.txt)"
         )
     return found  # type: ignore[return-value]
 
@@ -83,6 +87,8 @@ def read_rows(path: Path, format: Format = "auto") -> Iterator[Record | Problem]
         return _read_jsonl(path)
     if fmt == "conll":
         return _conll_records(path)
+    if fmt == "text":
+        return _read_text(path)
     return _read_csv(path, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
 
 
@@ -378,3 +384,32 @@ def _decode(raw: bytes, path: Path, number: int) -> str:
         return raw.decode("utf-8-sig" if number == 1 else "utf-8")
     except UnicodeDecodeError as e:
         raise _BadBytes(path, number, e.reason) from e
+
+
+# --- plain text -------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> Iterator[Record | Problem]:
+    """One record per blank-line-separated block: `{"text": the block's lines}` at its first line.
+
+    A block holding bytes that are not UTF-8 becomes one problem at the block's first line.
+    """
+    source = str(path)
+    block: list[str] = []
+    start = 0
+    bad: Problem | None = None
+    with path.open("rb") as f:
+        for line, raw in chain(_lines(f), [(0, b"")]):  # the empty sentinel ends the last block
+            if raw.strip(b" \t\r\n"):
+                start = start if block else line
+                try:
+                    block.append(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    bad = bad or _encoding_problem(exc, source, line)
+                    block.append("")
+                continue
+            if bad is not None:
+                yield _at_row_start(bad, start)
+            elif block:
+                yield Record(source, start, {"text": "\n".join(block)})
+            block, bad = [], None

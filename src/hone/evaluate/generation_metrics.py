@@ -10,7 +10,7 @@
 - ``length_ratio``: mean prediction length over mean reference length, in words; 1 is on target.
 - ``empty``: the share of blank predictions.
 
-``errors`` counts predictions per failure category (see ``error_categories``); one prediction may
+``error_categories`` counts predictions per failure category (see ``error_categories``); one prediction may
 fall in several.
 """
 
@@ -119,4 +119,4 @@ def generation_metrics(references: Sequence[str], predictions: Sequence[str]) ->
     for reference, prediction in pairs:
         for name in error_categories(reference, prediction):
             errors[name] += 1
-    return {"metrics": metrics, "errors": errors}
+    return {"metrics": metrics, "error_categories": errors}

@@ -21,6 +21,7 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
         **outcome.metrics,
         "worst": task.worst(test, outcome.predictions, outcome.confidence, cfg.eval.worst_examples),
         "cost": {"tuned": {**outcome.cost, "device": _device(), "batch_size": cfg.eval.batch_size}},
+        **_causal_checks(task, predictor, test, cfg.eval.batch_size),
     }
     baselines = read_json(p.run.baseline) if p.run.baseline.exists() else None
     if baselines is None or baselines.get("n") != len(test):
@@ -37,6 +38,30 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
     if regressions is not None:
         result["regressions"] = regressions(test, baselines["baselines"], outcome.predictions, cfg.eval.worst_examples)
     return result
+
+
+def _causal_checks(task: Any, predictor: Any, test: list[Any], batch_size: int) -> dict[str, Any]:
+    """Test-split loss (tasks with `held_out`) and, for a chat model with adapters, what tuning cost on
+    general prompts (`hone.evaluate.forgetting`). Encoder tasks and baselines get nothing here."""
+    loaded = getattr(predictor, "loaded", None)  # only a trained model has weights to measure
+    if loaded is None:
+        return {}
+    out: dict[str, Any] = {}
+    held_out = getattr(task, "held_out", None)
+    if held_out is not None:
+        out["held_out"] = held_out(loaded.model, loaded.tokenizer, test, batch_size)
+    chat = getattr(task, "peft_task_type", None) == "CAUSAL_LM" and hasattr(task, "chat_template")
+    if chat and _is_peft(loaded.model):  # plain-text LM tasks (pretrain) answer no prompts
+        from hone.evaluate.forgetting import forgetting
+
+        out["forgetting"] = forgetting(task, None, loaded.model, loaded.tokenizer, batch_size)
+    return out
+
+
+def _is_peft(model: Any) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
 
 
 def _device() -> str:

@@ -329,7 +329,7 @@ def _per_class(inputs: Inputs) -> str:
 def _entity_errors(inputs: Inputs) -> str:
     errors = _dig(inputs.eval, "errors")
     if not errors:
-        return ""
+        return _generation_errors(inputs)
     kinds = ["correct", "missed", "spurious", "wrong_type", "wrong_boundary"]
     rows = [[_e(label), *[_e(counts.get(k, 0)) for k in kinds]] for label, counts in errors.items()]
     table = _table(["type", *[k.replace("_", " ") for k in kinds]], rows, {1, 2, 3, 4, 5})
@@ -378,6 +378,19 @@ def _clip(text: Any) -> str:
     return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT].rstrip() + "…"
 
 
+def _generation_errors(inputs: Inputs) -> str:
+    """How generated answers fail (too verbose, repetitive, empty, too short), for chat tasks."""
+    counts = _dig(inputs.eval, "error_categories")
+    if not counts:
+        return ""
+    n = _dig(inputs.eval, "n") or 1
+    rows = [[_e(kind.replace("_", " ")), _e(count), _metric(count / n)] for kind, count in counts.items()]
+    return _table(["error", "answers", "share"], rows, {1, 2}) + _note(
+        "too verbose: over twice the reference's words; repetitive: over 30% repeated word trigrams; "
+        "too short: under half the reference's words."
+    )
+
+
 def _worst(inputs: Inputs) -> str:
     worst = _dig(inputs.eval, "worst") or []
     if not worst:
@@ -394,6 +407,47 @@ def _worst(inputs: Inputs) -> str:
     ]
     more = _note(f"Showing {MAX_WORST} of {len(worst)}.") if len(worst) > MAX_WORST else ""
     return _table(["text", "gold", "predicted", "confidence", "source"], rows, {3}) + more
+
+
+def _general_ability(inputs: Inputs) -> str:
+    """Test-split loss of a generative run, and base vs tuned on the general prompts (forgetting)."""
+    held_out, forgot = _dig(inputs.eval, "held_out"), _dig(inputs.eval, "forgetting")
+    parts = []
+    if held_out:
+        parts.append(
+            f"<p>Held-out (test split) reference answers, teacher-forced: loss <b>{_metric(held_out.get('loss'))}"
+            f"</b>, perplexity <b>{_metric(held_out.get('perplexity'))}</b> over {_e(held_out.get('tokens'))} "
+            "answer tokens.</p>"
+        )
+    if forgot:
+        parts.append(_forgetting(forgot))
+    return "".join(parts)
+
+
+FORGETTING_COLUMNS = ("prompt", "reference", "base", "tuned")
+
+
+def _forgetting(forgot: dict[str, Any]) -> str:
+    rows = [
+        ["base (adapters off)", _metric(forgot.get("base_perplexity"))],
+        ["tuned", _metric(forgot.get("tuned_perplexity"))],
+    ]
+    ratio = _num(forgot.get("ratio"))
+    reading = (
+        "above 1: the tuned model finds these plain answers less likely than its base did, which is what tuning "
+        "cost; read the answers below"
+        if ratio is not None and ratio > 1
+        else "at or below 1: no sign of forgetting on these prompts"
+    )
+    answers = [
+        [f'<div class="text">{_e(_clip(a.get(k) or "")) or "<i>(empty)</i>"}</div>' for k in FORGETTING_COLUMNS]
+        for a in forgot.get("answers") or []
+    ]
+    return (
+        _table(["model", "perplexity of the general reference answers"], rows, {1})
+        + _note(f"Tuned / base perplexity: <b>{_metric(ratio)}</b> ({reading}).")
+        + _table(["general prompt", "reference", "base answer", "tuned answer"], answers, set())
+    )
 
 
 def _data_check(inputs: Inputs) -> str:
@@ -421,9 +475,10 @@ SECTIONS: list[tuple[str, str | None, Callable[[Inputs], str]]] = [
     ("Training curves", "metrics.jsonl", _curves),
     ("Confusion matrix", "eval.json", _confusion),
     ("Per-label precision, recall and F1", "eval.json", _per_class),
-    ("Entity errors by type", "eval.json", _entity_errors),
+    ("Errors by kind", "eval.json", _entity_errors),
     ("Queries that got worse than before tuning", "eval.json", _regressions),
     ("Examples the model gets wrong", "eval.json", _worst),
+    ("Held-out loss and general prompts (forgetting)", None, _general_ability),
     ("Data check", "data/check.json", _data_check),
 ]
 

@@ -39,7 +39,7 @@ class TaskSpec:
 
 
 def _registry() -> dict[str, TaskSpec]:
-    from hone.tasks import classify, embed, instruct, ner, rerank
+    from hone.tasks import classify, embed, extract, instruct, ner, preference, pretrain, rerank
 
     return {
         "classify": classify.SPEC,
@@ -47,6 +47,9 @@ def _registry() -> dict[str, TaskSpec]:
         "embed": embed.SPEC,
         "rerank": rerank.SPEC,
         "instruct": instruct.SPEC,
+        "extract": extract.SPEC,
+        "pretrain": pretrain.SPEC,
+        "preference": preference.SPEC,
     }
 
 

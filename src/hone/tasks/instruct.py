@@ -193,7 +193,7 @@ class InstructTask:
         template = self.chat_template
         template.check(tokenizer)
         room = max(8, self.max_length - self.max_new_tokens)
-        return [prompt_ids(_as_messages(x), tokenizer, template, room) for x in inputs]
+        return [prompt_ids(self.as_messages(x), tokenizer, template, room) for x in inputs]
 
     def predict(
         self, model: nn.Module, tokenizer: Any, inputs: Sequence[Any], batch_size: int, autocast: Any = None

@@ -23,6 +23,8 @@ def save_final_model(model: nn.Module, tokenizer: Any, task: Any, config: HoneCo
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     _merge_sentence_transformer_adapters(model)
+    # A task may ask for another form of the weights on disk (pretrain: adapters merged into a plain model).
+    model = getattr(task, "prepare_for_save", lambda m: m)(model)
     model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
     meta = {**task.describe(), "base_model": config.model.name, "method": config.model.method, "format": 1}
