@@ -42,7 +42,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-N_ROWS, N_PROMPT_COMPLETION = 300, 40
+N_ROWS, N_PROMPT_COMPLETION, N_TEST = 300, 40, 48
 MIN_WORDS, MAX_WORDS = 20, 35
 SYSTEM = "You write product blurbs for Harbour & Pine, a British homeware and clothing shop. Follow the house style."
 INSTRUCTION = "Write the product blurb."
@@ -360,13 +360,19 @@ def blurb(product: Product, material: str, colour: str, feature: str) -> str:
     return f"Meet the {product.name}. {middle} {SIGN_OFFS[product.category]}"
 
 
-def generate_rows(n: int, seed: int) -> list[dict[str, object]]:
+def held_out(products: list[Product]) -> tuple[list[Product], list[Product]]:
+    """Every fifth product is kept for the test file: the house tone must carry over to products never seen."""
+    return [p for i, p in enumerate(products) if i % 5 != 4], [p for i, p in enumerate(products) if i % 5 == 4]
+
+
+def generate_rows(n: int, seed: int, products: list[Product] | None = None) -> list[dict[str, object]]:
+    products = products or PRODUCTS
     rng = random.Random(seed)
     seen: set[tuple[str, str, str, str]] = set()
     rows: list[dict[str, object]] = []
     while len(rows) < n:
         # Cycle through the products so each appears about n / len(PRODUCTS) times.
-        product = PRODUCTS[len(rows) % len(PRODUCTS)] if rng.random() < 0.8 else rng.choice(PRODUCTS)
+        product = products[len(rows) % len(products)] if rng.random() < 0.8 else rng.choice(products)
         facts = (rng.choice(product.materials), rng.choice(COLOURS), rng.choice(product.features))
         if (product.name, *facts) in seen:
             continue
@@ -443,10 +449,14 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).parent, help="output folder (default: this script's folder)"
     )
     args = parser.parse_args()
-    rows = generate_rows(args.n, args.seed)
+    seen, unseen = held_out(PRODUCTS)
+    rows = generate_rows(args.n, args.seed, seen)
+    test = generate_rows(N_TEST, args.seed + 1, unseen)
     check(rows)
+    check(test)
     args.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(args.out / "copy.jsonl", rows)
+    write_jsonl(args.out / "copy_test.jsonl", test)
     write_jsonl(args.out / "copy_prompt_completion.jsonl", prompt_completion(rows[:N_PROMPT_COMPLETION]))
     words = sorted(len(r["messages"][2]["content"].split()) for r in rows)
     cats = Counter(
@@ -454,6 +464,7 @@ def main() -> None:
     )
     families = Counter(MATERIAL_FAMILY[r["messages"][1]["content"].split("Material: ")[1].split("\n")[0]] for r in rows)
     print(f"wrote {args.out}/copy.jsonl ({len(rows)} rows), copy_prompt_completion.jsonl ({N_PROMPT_COMPLETION} rows)")
+    print(f"  copy_test.jsonl: {len(test)} rows of {len(unseen)} products not in copy.jsonl")
     print(f"  blurb words: {words[0]}-{words[-1]}, median {words[len(words) // 2]}")
     print(f"  categories: {dict(cats)}")
     print(f"  material families: {dict(families)}")

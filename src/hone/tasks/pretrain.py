@@ -239,6 +239,11 @@ class PretrainTask:
     def from_json(self, payload: Sequence[float]) -> Prediction:
         return float(payload[0]), int(payload[1])
 
+    def present(self, prediction: Prediction) -> dict[str, Any]:
+        """One text's score as `hone predict` prints it."""
+        nll, tokens = prediction
+        return {"perplexity": math.exp(min(nll / max(tokens, 1), 50.0)), "tokens": tokens}
+
 
 class Masker:
     """BERT's masking: `probability` of the ordinary tokens become targets; of those 80% turn into the mask
