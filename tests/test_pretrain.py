@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 import hone
+from hone.baseline.prompting import UntunedModel
 from hone.data.problems import DataError, Problem
 from hone.data.read import Record, read_rows
 from hone.tasks.chat import IGNORE
-from hone.tasks.pretrain import BaseModel, PretrainTask, TextDoc, detect_objective
+from hone.tasks.pretrain import PretrainTask, TextDoc, detect_objective
 from tiny import write_tiny_causal
 
 # A domain whose sentences follow a few fixed frames: a tiny model learns them in a few dozen steps.
@@ -167,7 +168,9 @@ def test_scores_do_not_depend_on_batching(tiny_causal: Path, tiny_encoder: Path)
         assert not confidence.any()
         assert together[-1][1] > 32  # several windows cover the long text
     # The encoder's checkpoint has no MLM head: the baseline's new one is seeded, so it is the same model every time.
-    first, again = (BaseModel(PretrainTask("mlm", 32), str(tiny_encoder), 8).predict(texts)[0] for _ in range(2))
+    # Two task objects, so the second base is built anew rather than taken from load_base's cache.
+    tasks = [PretrainTask("mlm", 32) for _ in range(2)]
+    first, again = (UntunedModel(task, str(tiny_encoder), 8, seed=task.seed).predict(texts)[0] for task in tasks)
     assert first == again
 
 

@@ -16,15 +16,41 @@ import numpy as np
 
 
 @functools.lru_cache(maxsize=1)
-def _base(model_dir: str, builder: Any) -> tuple[Any, Any]:
+def load_base(model_dir: str, builder: Any, seed: int = 0) -> tuple[Any, Any]:
+    """The untuned model and its tokenizer, built once for every baseline of a run.
+
+    Built under `seed`: a checkpoint without the task's head (a sentence encoder has no MLM head) gets a
+    new random one, and the baseline must be the same model on every call.
+    """
+    import torch
     from transformers import AutoTokenizer
 
     from hone.models.resolve import quiet_transformers
 
     quiet_transformers()
-    model = builder(model_dir)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = builder(model_dir)
     model.eval()
     return model, AutoTokenizer.from_pretrained(model_dir)
+
+
+class UntunedModel:
+    """The base model as it comes, scored by the task's own `predict`: what tuning must improve on."""
+
+    name = "base"
+
+    def __init__(self, task: Any, model_dir: str, batch_size: int, seed: int = 0) -> None:
+        self.task, self.model_dir, self.batch_size, self.seed = task, model_dir, batch_size, seed
+
+    def fit(self, train: Sequence[Any]) -> None:  # nothing to fit: it is the model as it comes
+        return None
+
+    def predict(self, inputs: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+        from hone.train.setup import autocast_for_inference
+
+        model, tokenizer = load_base(self.model_dir, self.task.build_model, self.seed)
+        return self.task.predict(model, tokenizer, list(inputs), self.batch_size, autocast_for_inference())
 
 
 class PromptBaseline:
@@ -55,7 +81,7 @@ class PromptBaseline:
     def predict(self, inputs: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
         from hone.train.setup import autocast_for_inference
 
-        model, tokenizer = _base(self.model_dir, self.task.build_model)
+        model, tokenizer = load_base(self.model_dir, self.task.build_model)
         prompts = [self.task.as_messages(x) for x in inputs]
         if self.shots and self._vectors is not None:
             # compare like with like: the raw input (a text, or a conversation's last user turn), not the

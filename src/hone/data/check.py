@@ -282,6 +282,17 @@ def token_lengths(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase) -> l
     return lengths
 
 
+def length_stats(lengths: Sequence[int]) -> dict[str, Any]:
+    """min, median, p95 and max of token lengths (not empty)."""
+    ordered = sorted(lengths)
+    return {
+        "min": ordered[0],
+        "median": statistics.median(ordered),
+        "p95": ordered[math.ceil(0.95 * len(ordered)) - 1],
+        "max": ordered[-1],
+    }
+
+
 def _truncation(
     examples: list[TextExample], tokenizer: PreTrainedTokenizerBase, max_length: int
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -290,12 +301,8 @@ def _truncation(
     if not lengths:
         return None, []
     long = [ex for ex, n in zip(examples, lengths, strict=True) if n > max_length]
-    ordered = sorted(lengths)
     stats = {
-        "min": ordered[0],
-        "median": statistics.median(ordered),
-        "p95": ordered[math.ceil(0.95 * len(ordered)) - 1],
-        "max": ordered[-1],
+        **length_stats(lengths),
         "max_length": max_length,
         "truncated": len(long),
         "truncated_share": len(long) / len(lengths),
@@ -306,7 +313,7 @@ def _truncation(
     message = (
         f"{len(long)} of {len(lengths)} examples ({len(long) / len(lengths):.1%}) are longer than "
         f"data.max_length={max_length} tokens and will be cut (e.g. {shown}); raise "
-        f"data.max_length (longest: {ordered[-1]}, p95: {stats['p95']}) or shorten the texts"
+        f"data.max_length (longest: {stats['max']}, p95: {stats['p95']}) or shorten the texts"
     )
     return stats, [Problem(P.TRUNCATED, message, severity="warning")]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from hone.tasks.causal import held_out_loss
+from hone.tasks.causal import held_out_loss, pad_id
 from hone.tasks.chat import tokenize_segments
 
 PROMPTS_FILE = "general_prompts.jsonl"
@@ -76,7 +76,7 @@ def _measure(
     from hone.train.setup import autocast_for_inference
 
     autocast = autocast_for_inference()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     features = [_features(task, row, tokenizer) for row in rows]
     result = held_out_loss(model, features, pad, batch_size, autocast)
     answers, _ = task.predict(model, tokenizer, [row["prompt"] for row in rows], batch_size, autocast)

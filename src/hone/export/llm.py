@@ -169,11 +169,11 @@ def max_logit_diff(a: Any, b: Any, ids: list[list[int]]) -> float:
 
 def _set_generation_defaults(model: Any, tokenizer: Any, task: Any) -> None:
     """Stop where hone stops (the chat template's end-of-turn token too), so plain `generate` answers the same."""
-    from hone.tasks.causal import eos_ids
+    from hone.tasks.causal import eos_ids, pad_id
 
     config = model.generation_config
     config.eos_token_id = eos_ids(model, tokenizer)
-    config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    config.pad_token_id = pad_id(tokenizer)
     config.max_new_tokens = task.max_new_tokens
 
 

@@ -46,6 +46,11 @@ def check_qlora_possible() -> None:
         raise RuntimeError("model.method qlora needs bitsandbytes: pip install bitsandbytes") from None
 
 
+def pad_id(tokenizer: Any) -> int:
+    """The id batches are padded with: the tokenizer's pad token, else EOS (padding is masked either way)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def pack(features: Sequence[dict[str, Any]], max_length: int) -> list[dict[str, Any]]:
     """First-fit-decreasing packing of (input_ids, labels) features into rows of at most `max_length`."""
     rows: list[dict[str, Any]] = []
@@ -161,7 +166,7 @@ def generate(
     `logits_processor(batch_rows)` may return a processor list for constrained decoding.
     """
     device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     stops = eos_ids(model, tokenizer)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[dict[str, Any]] = [{}] * len(prompts)

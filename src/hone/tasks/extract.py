@@ -28,7 +28,7 @@ from hone.data.problems import Problem
 from hone.tasks import causal
 from hone.tasks.chat import prompt_ids, tokenize_segments
 from hone.tasks.fields import required_text, type_name
-from hone.tasks.instruct import InstructTask, _baselines, _pad_id, _settings, token_check
+from hone.tasks.instruct import InstructTask, chat_settings, prompt_baselines, token_check
 from hone.tasks.json_decode import JsonProgram, answer_pieces, read_object
 
 DEFAULT_INSTRUCTION = ExtractDataConfig.model_fields["instruction"].default
@@ -213,7 +213,7 @@ class ExtractTask(InstructTask):
 
     @classmethod
     def from_config(cls, config: ExtractConfig, examples: Sequence[Any]) -> ExtractTask:
-        return cls(**_settings(config), **_field_settings(config.data, examples))
+        return cls(**chat_settings(config), **_field_settings(config.data, examples))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -268,7 +268,7 @@ class ExtractTask(InstructTask):
     ) -> dict[str, float]:
         """Held-out loss and perplexity of the reference answers (teacher-forced: no generation)."""
         features = replace(self, packing=False).encode(examples, tokenizer)
-        return causal.held_out_loss(model, features, _pad_id(tokenizer), batch_size, autocast)
+        return causal.held_out_loss(model, features, causal.pad_id(tokenizer), batch_size, autocast)
 
     def prompts(self, inputs: Sequence[Any], tokenizer: Any) -> list[list[int]]:
         template = self.chat_template
@@ -391,7 +391,7 @@ def _spec() -> Any:
         parse=parse_extract,
         label_problems=_label_problems,
         long_inputs="truncate",
-        baselines=_baselines,
+        baselines=prompt_baselines,
         token_check=_token_check,
     )
 

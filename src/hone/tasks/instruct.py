@@ -68,7 +68,7 @@ def parse_chat(record: Mapping[str, Any], data: ChatDataFiles, source: str, line
     """A row as a conversation: `messages`, or `prompt` + `completion`; every problem with its field."""
     problems: list[Problem] = []
     if data.messages_field in record:
-        messages = _messages(record[data.messages_field], data.messages_field, source, line, problems)
+        messages = chat_messages(record[data.messages_field], data.messages_field, source, line, problems)
     else:
         prompt = required_text(record, data.prompt_field, "the prompt", source, line, problems, "data.prompt_field")
         answer = required_text(
@@ -80,7 +80,16 @@ def parse_chat(record: Mapping[str, Any], data: ChatDataFiles, source: str, line
     return ChatExample(messages=messages, source=source, line=line)
 
 
-def _messages(value: Any, field: str, source: str, line: int, out: list[Problem]) -> tuple[dict[str, str], ...] | None:
+ENDINGS = {"assistant": "the assistant's answer", "user": "the user's turn"}
+
+
+def chat_messages(
+    value: Any, field: str, source: str, line: int, out: list[Problem], last: str = "assistant"
+) -> tuple[dict[str, str], ...] | None:
+    """Validated messages: an optional system message, then user/assistant turns in alternation, ending
+    with `last` (the answer for instruct rows; the user's turn for preference prompts, whose answers are
+    in other fields). None, with one problem appended to `out`, when they are not."""
+
     def problem(category: str, message: str) -> None:
         out.append(Problem(category, message, source, line, field))
 
@@ -99,12 +108,18 @@ def _messages(value: Any, field: str, source: str, line: int, out: list[Problem]
         messages.append({"role": m["role"], "content": m["content"]})
     roles = [m["role"] for m in messages]
     turns = roles[1:] if roles[0] == "system" else roles
-    expected = ["user", "assistant"] * (len(turns) // 2 + 1)
-    if "system" in turns or not turns or turns != expected[: len(turns)] or turns[-1] != "assistant":
+    if last == "user" and turns[-1:] == ["assistant"]:
+        problem(
+            P.ROLE_ORDER,
+            f"the messages end with an assistant turn; the completions belong in `chosen` and `rejected`, so "
+            f"{field!r} must end with the user's turn",
+        )
+        return None
+    if not turns or turns != (["user", "assistant"] * len(turns))[: len(turns)] or turns[-1] != last:
         problem(
             P.ROLE_ORDER,
             f"roles {roles}: expected an optional system message, then user/assistant turns in alternation, "
-            "ending with the assistant's answer",
+            f"ending with {ENDINGS[last]}",
         )
         return None
     for i, m in enumerate(messages):
@@ -133,7 +148,7 @@ class InstructTask:
 
     @classmethod
     def from_config(cls, config: InstructConfig, examples: Sequence[Any]) -> InstructTask:
-        return cls(**_settings(config))
+        return cls(**chat_settings(config))
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -173,7 +188,7 @@ class InstructTask:
         return causal.pack(features, self.max_length) if self.packing else features
 
     def collate(self, features: Sequence[dict[str, Any]], tokenizer: Any) -> dict[str, torch.Tensor]:
-        return causal.collate_lm(features, _pad_id(tokenizer))
+        return causal.collate_lm(features, causal.pad_id(tokenizer))
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return causal.lm_loss(model, batch)
@@ -184,7 +199,7 @@ class InstructTask:
         """Held-out loss and perplexity of the reference answers (teacher-forced: no generation)."""
         unpacked = InstructTask(**{**self.describe_fields(), "packing": False})
         features = unpacked.encode(examples, tokenizer)
-        return causal.held_out_loss(model, features, _pad_id(tokenizer), batch_size, autocast)
+        return causal.held_out_loss(model, features, causal.pad_id(tokenizer), batch_size, autocast)
 
     def describe_fields(self) -> dict[str, Any]:
         return {k: v for k, v in self.describe().items() if k != "task"}
@@ -256,7 +271,7 @@ class InstructTask:
         return self.dev_metrics(model, tokenizer, examples, batch_size)
 
 
-def _settings(config: Any) -> dict[str, Any]:
+def chat_settings(config: Any) -> dict[str, Any]:
     data = config.data
     if config.model.method == "qlora":
         causal.check_qlora_possible()
@@ -272,10 +287,6 @@ def _settings(config: Any) -> dict[str, Any]:
 
 def _as_messages(x: Any) -> list[dict[str, str]]:
     return [{"role": "user", "content": x}] if isinstance(x, str) else [dict(m) for m in x]
-
-
-def _pad_id(tokenizer: Any) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def token_check(
@@ -324,14 +335,9 @@ def token_check(
 
 
 def _length_stats(lengths: Sequence[int]) -> dict[str, float]:
-    ordered = sorted(lengths)
-    return {
-        "min": ordered[0],
-        "median": statistics.median(ordered),
-        "p95": ordered[math.ceil(0.95 * len(ordered)) - 1],
-        "max": ordered[-1],
-        "mean": statistics.fmean(ordered),
-    }
+    from hone.data.check import length_stats
+
+    return {**length_stats(lengths), "mean": statistics.fmean(lengths)}
 
 
 def _show(s: dict[str, float]) -> str:
@@ -345,7 +351,7 @@ def template_parity(examples: Sequence[Any], tokenizer: Any, task: Any, limit: i
     return {"checked": len(checked), "mismatched": len(bad), "lines": bad[:SHOWN_LINES], "ok": not bad}
 
 
-def _baselines(config: Any, model_dir: str, task: Any) -> list[Any]:
+def prompt_baselines(config: Any, model_dir: str, task: Any) -> list[Any]:
     from hone.baseline.prompting import PromptBaseline
 
     b = config.baseline
@@ -363,7 +369,7 @@ def _spec() -> Any:
         parse=parse_chat,
         label_problems=lambda examples, ratio: [],
         long_inputs="truncate",
-        baselines=_baselines,
+        baselines=prompt_baselines,
         token_check=token_check,
     )
 

@@ -27,8 +27,8 @@ from hone.data import problems as P
 from hone.data.problems import Problem
 from hone.tasks import causal, instruct
 from hone.tasks.chat import tokenize_segments
-from hone.tasks.fields import required_text, type_name
-from hone.tasks.instruct import ROLES, InstructTask
+from hone.tasks.fields import required_text
+from hone.tasks.instruct import InstructTask
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,9 @@ def parse_preference(
     """A row as a preference pair: `messages` (or `prompt`), `chosen` and `rejected`; every problem with its field."""
     problems: list[Problem] = []
     if data.messages_field in record:
-        prompt = _prompt_messages(record[data.messages_field], data.messages_field, source, line, problems)
+        prompt = instruct.chat_messages(
+            record[data.messages_field], data.messages_field, source, line, problems, last="user"
+        )
     else:
         text = required_text(record, data.prompt_field, "the prompt", source, line, problems, "data.prompt_field")
         prompt = None if text is None else ({"role": "user", "content": text},)
@@ -90,48 +92,6 @@ def parse_preference(
     if problems or prompt is None or chosen is None or rejected is None:
         return problems
     return PreferenceExample(prompt=prompt, chosen=chosen, rejected=rejected, source=source, line=line)
-
-
-def _prompt_messages(
-    value: Any, field: str, source: str, line: int, out: list[Problem]
-) -> tuple[dict[str, str], ...] | None:
-    """Messages that end where the completions begin: an optional system message, then user/assistant
-    turns in alternation, ending with the user's turn."""
-
-    def problem(category: str, message: str) -> None:
-        out.append(Problem(category, message, source, line, field))
-
-    if not isinstance(value, list) or not value:
-        kind = type_name(value)
-        problem(P.WRONG_TYPE, f"{field!r} must be a non-empty list of {{role, content}} objects, got {kind}")
-        return None
-    for i, m in enumerate(value):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            problem(P.WRONG_TYPE, f"message {i} must be an object with string `role` and `content`")
-            return None
-        if m["role"] not in ROLES:
-            problem(P.ROLE_ORDER, f"message {i} has role {m['role']!r}; roles are {', '.join(ROLES)}")
-            return None
-        if not m["content"].strip():
-            problem(P.EMPTY_FIELD, f"message {i} ({m['role']}) is empty; give it content or remove the row")
-            return None
-    roles = [m["role"] for m in value]
-    turns = roles[1:] if roles[0] == "system" else roles
-    if turns[-1:] == ["assistant"]:
-        problem(
-            P.ROLE_ORDER,
-            f"the messages end with an assistant turn; the completions belong in `chosen` and `rejected`, so "
-            f"{field!r} must end with the user's turn",
-        )
-        return None
-    if not turns or turns != (["user", "assistant"] * len(turns))[: len(turns)]:
-        problem(
-            P.ROLE_ORDER,
-            f"roles {roles}: expected an optional system message, then user/assistant turns in alternation, "
-            "ending with the user's turn",
-        )
-        return None
-    return tuple({"role": m["role"], "content": m["content"]} for m in value)
 
 
 @dataclass
@@ -201,7 +161,7 @@ class PreferenceTask(InstructTask):
             for side in ("chosen", "rejected")
             for f in features
         ]
-        return causal.collate_lm(rows, _pad_id(tokenizer))
+        return causal.collate_lm(rows, causal.pad_id(tokenizer))
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """DPO: -log sigmoid(beta * ((policy - reference) on chosen - (policy - reference) on rejected))."""
@@ -244,7 +204,7 @@ class PreferenceTask(InstructTask):
         for prompt, chosen, rejected in inputs:
             messages = self.as_messages(prompt)
             rows += [self.tokens(messages, chosen, tokenizer), self.tokens(messages, rejected, tokenizer)]
-        means = _mean_logprobs(model, rows, _pad_id(tokenizer), batch_size, autocast)
+        means = _mean_logprobs(model, rows, causal.pad_id(tokenizer), batch_size, autocast)
         margins = means[0::2] - means[1::2]
         confidence = 1.0 / (1.0 + np.exp(-margins))
         return [float(m) for m in margins], confidence.astype(np.float32)
@@ -255,7 +215,7 @@ class PreferenceTask(InstructTask):
         for ex in examples:
             ids, labels = self.tokens(ex.prompt, ex.chosen, tokenizer)
             features.append({"input_ids": ids, "labels": labels})
-        return causal.held_out_loss(model, features, _pad_id(tokenizer), batch_size)
+        return causal.held_out_loss(model, features, causal.pad_id(tokenizer), batch_size)
 
     def gold(self, examples: Sequence[Any]) -> list[float]:
         return [1.0] * len(examples)  # chosen is preferred in every pair
@@ -350,10 +310,6 @@ def _mean_logprobs(
     return out
 
 
-def _pad_id(tokenizer: Any) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-
 def token_check(
     examples: Sequence[Any], tokenizer: Any, data: ChatDataFiles
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -362,39 +318,11 @@ def token_check(
     return instruct.token_check(examples, tokenizer, data, task)
 
 
-class BaseModelMargins:
-    """The untuned base model's preferences: the margin it gives each pair before any tuning."""
-
-    name = "base"
-
-    def __init__(self, task: PreferenceTask, model_dir: str, batch_size: int) -> None:
-        self.task, self.model_dir, self.batch_size = task, model_dir, batch_size
-        self._loaded: tuple[nn.Module, Any] | None = None
-
-    def fit(self, train: Sequence[Any]) -> None:  # nothing to fit: it is the base model as it is
-        return None
-
-    def predict(self, inputs: Sequence[Any]) -> tuple[list[float], np.ndarray]:
-        from hone.train.setup import autocast_for_inference
-
-        model, tokenizer = self._load()
-        return self.task.predict(model, tokenizer, list(inputs), self.batch_size, autocast_for_inference())
-
-    def _load(self) -> tuple[nn.Module, Any]:
-        if self._loaded is None:
-            from transformers import AutoTokenizer
-
-            from hone.models.resolve import quiet_transformers
-
-            quiet_transformers()
-            model = self.task.build_model(self.model_dir)
-            model.eval()
-            self._loaded = model, AutoTokenizer.from_pretrained(self.model_dir)
-        return self._loaded
-
-
 def _baselines(config: Any, model_dir: str, task: Any) -> list[Any]:
-    return [BaseModelMargins(task, model_dir, config.eval.batch_size)]
+    """The untuned base model's preferences: the margin it gives each pair before any tuning."""
+    from hone.baseline.prompting import UntunedModel
+
+    return [UntunedModel(task, model_dir, config.eval.batch_size)]
 
 
 def _spec() -> Any:

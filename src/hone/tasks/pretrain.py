@@ -150,7 +150,7 @@ class PretrainTask:
 
     def collate(self, features: Sequence[dict[str, Any]], tokenizer: Any) -> dict[str, torch.Tensor]:
         if self.objective == "clm":
-            return causal.collate_lm(features, _pad_id(tokenizer))
+            return causal.collate_lm(features, causal.pad_id(tokenizer))
         batch = pad_ids(features, tokenizer.pad_token_id)
         labels = torch.full(batch["input_ids"].shape, IGNORE, dtype=torch.long)
         for row, f in enumerate(features):
@@ -331,40 +331,6 @@ def _eos(tokenizer: Any) -> int:
     return int(tokenizer.eos_token_id)
 
 
-def _pad_id(tokenizer: Any) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-
-class BaseModel:
-    """The untuned base model's perplexity, by the task's own `predict`: the number pre-training must lower."""
-
-    name = "base"
-
-    def __init__(self, task: PretrainTask, model_dir: str, batch_size: int) -> None:
-        self.task, self.model_dir, self.batch_size = task, model_dir, batch_size
-        self._loaded: tuple[nn.Module, Any] | None = None
-
-    def fit(self, train: Sequence[Any]) -> None:  # nothing to fit: it is the model as it comes
-        return None
-
-    def predict(self, texts: Sequence[str]) -> tuple[list[Prediction], np.ndarray]:
-        from transformers import AutoTokenizer
-
-        from hone.models.resolve import quiet_transformers
-        from hone.train.setup import autocast_for_inference
-
-        if self._loaded is None:
-            quiet_transformers()
-            # Seeded: a checkpoint without an MLM head (a sentence encoder) gets a new random one, and the baseline
-            # must be the same model on every call, the one training starts from (the trainer seeds the same way).
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.task.seed)
-                model = self.task.build_model(self.model_dir).eval()
-            self._loaded = model, AutoTokenizer.from_pretrained(self.model_dir)
-        model, tokenizer = self._loaded
-        return self.task.predict(model, tokenizer, texts, self.batch_size, autocast_for_inference())
-
-
 def token_check(
     examples: Sequence[Any], tokenizer: Any, data: PretrainDataConfig
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
@@ -391,7 +357,11 @@ def token_check(
 
 
 def _baselines(config: PretrainConfig, model_dir: str, task: Any) -> list[Any]:
-    return [BaseModel(task, model_dir, config.eval.batch_size)]
+    """The untuned model's perplexity, by the task's own `predict`: the number pre-training must lower."""
+    from hone.baseline.prompting import UntunedModel
+
+    # seeded like the trainer, so a new random MLM head is the one training starts from
+    return [UntunedModel(task, model_dir, config.eval.batch_size, seed=task.seed)]
 
 
 def _spec() -> Any:
