@@ -60,3 +60,20 @@ def config_dict(tmp_path: Path, dataset: Path, tiny_encoder: Path) -> dict:
         "eval": {"bootstrap": 200},
         "baseline": {"methods": ["majority", "tfidf_lr"]},
     }
+
+
+@pytest.fixture(scope="session")
+def serve_runs(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> dict[str, Path]:
+    """Trained runs to serve (see tests/serving.py): alpha, beta, attrs on one tiny causal base; encoder runs."""
+    import serving
+    from tiny import write_tiny_causal
+
+    root = tmp_path_factory.mktemp("serve")
+    base = write_tiny_causal(root / "base")
+    runs = {
+        "alpha": serving.chat_run(root, base, "alpha", 1),
+        "beta": serving.chat_run(root, base, "beta", 2),
+        "attrs": serving.extract_run(root, base),
+        **serving.encoder_runs(root, tiny_encoder),
+    }
+    return runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hone.cli import info, pipeline
+from hone.cli import info, pipeline, serve
 from hone.cli.data import app as data_app
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 pipeline.register(app)
 info.register(app)
+serve.register(app)
 app.add_typer(data_app, name="data", help="Reshape labelled data: `hone data to-instruct` makes instruction data.")
 
 

@@ -1,0 +1,86 @@
+"""`hone serve`: every given run behind one OpenAI-compatible HTTP server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hone.cli.errors import EXIT_USAGE, console, friendly_errors
+
+
+def serve(
+    runs: Annotated[
+        list[Path] | None, typer.Argument(help="Run directories to serve (names: their folder names).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="A serve.yaml (see the README, Serving).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8000).")] = None,
+    api_key: Annotated[
+        list[str] | None, typer.Option("--api-key", help="An accepted API key (repeatable; or HONE_API_KEY).")
+    ] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve without API keys (local experiments).")] = False,
+    adapter_root: Annotated[
+        Path | None, typer.Option(help="Allow POST /v1/adapters to load run directories from here (only).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="`torch` (built in) or `vllm` (needs vLLM and a GPU).")] = None,
+    max_batch: Annotated[int | None, typer.Option(help="Most sequences decoded together (default 16).")] = None,
+    max_queue: Annotated[int | None, typer.Option(help="Waiting requests beyond this get 429 (default 64).")] = None,
+) -> None:
+    """Serve trained runs: chat/completions/embeddings (OpenAI-compatible) and classify/ner/extract/rerank.
+
+    One copy of each base model holds every LoRA adapter trained on it; clients pick one with the
+    request's `model` field. Every route but /health needs an API key.
+    """
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        console.print("[bold red]error:[/] serving needs its extra: pip install 'hone[serve]'")
+        raise typer.Exit(EXIT_USAGE) from None
+    from hone.serve.config import load_serve_config
+    from hone.serve.pool import model_dir_of
+    from hone.serve.security import api_keys_from
+
+    overrides = {
+        "runs": [str(r) for r in runs or []],
+        "host": host,
+        "port": port,
+        "no_auth": no_auth or None,
+        "adapter_root": str(adapter_root) if adapter_root else None,
+        "backend": backend,
+        "max_batch": max_batch,
+        "max_queue": max_queue,
+    }
+    with friendly_errors():
+        cfg = load_serve_config(config, overrides)
+        if not cfg.runs:
+            raise typer.BadParameter("give at least one run directory (or runs: in --config)")
+        for run in cfg.runs:
+            model_dir_of(run.path)
+    keys = api_keys_from(api_key or [], os.environ) + cfg.api_keys
+    if not keys and not cfg.no_auth:
+        console.print(
+            "[bold red]error:[/] no API key: pass --api-key KEY (or set HONE_API_KEY), "
+            "or --no-auth for local experiments"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    if cfg.backend == "vllm":
+        _exec_vllm(cfg, keys)
+        return
+    from hone.serve.server import serve as run_server
+
+    console.print(f"serving {len(cfg.runs)} run(s) on http://{cfg.host}:{cfg.port}  (SIGTERM drains, twice stops)")
+    run_server(cfg, keys or None)
+
+
+def _exec_vllm(cfg: object, keys: list[str]) -> None:
+    raise typer.BadParameter("--backend vllm is not available in this build")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

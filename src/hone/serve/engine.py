@@ -1,0 +1,238 @@
+"""Batched generation on one causal base model, with any mix of its adapters in one batch.
+
+The engine keeps a running batch: each row is one `Generation`, its KV states left-padded into one
+cache. New rows join between decode steps (prefilled one by one, reusing the prefix cache), finished
+or cancelled rows leave at once, so a long answer never holds a short one back. Rows of different
+LoRA adapters share every step through PEFT's mixed-adapter forward (`adapter_names`).
+
+The engine runs on one thread (the scheduler's); callbacks run there too and must be quick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from hone.serve.cache import KV, PrefixCache
+
+BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+
+
+def _noop(*_: Any) -> None:
+    return None
+
+
+@dataclass
+class Generation:
+    """One sequence to generate and where its tokens go.
+
+    `constraint` is a logits processor for this row alone (e.g. the JSON decoder); `on_token(id)` is called
+    for every token except the final stop token, `on_finish(reason)` once with "stop", "length",
+    "cancelled" or "error".
+    """
+
+    prompt: list[int]
+    max_tokens: int
+    adapter: str | None = None
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    constraint: Any = None
+    stop_ids: frozenset[int] | None = None
+    on_token: Callable[[int], None] = _noop
+    on_finish: Callable[[str], None] = _noop
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    tokens: list[int] = field(default_factory=list)
+    cached_tokens: int = 0
+    finish_reason: str | None = None
+    _generator: torch.Generator | None = None
+
+    def sampler(self) -> torch.Generator | None:
+        if self.temperature <= 0:
+            return None
+        if self._generator is None:
+            self._generator = torch.Generator()
+            self._generator.manual_seed(self.seed if self.seed is not None else torch.seed())
+        return self._generator
+
+
+class CausalEngine:
+    """Continuous batching over one model. `mixed`: the model is a PeftModel whose LoRA adapters mix per row."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        eos_ids: Sequence[int],
+        cache: PrefixCache | None = None,
+        autocast: Callable[[], Any] | None = None,
+        mixed: bool = False,
+    ) -> None:
+        self.model, self.eos = model.eval(), frozenset(eos_ids)
+        self.cache, self.autocast, self.mixed = cache, autocast, mixed
+        self.device = next(model.parameters()).device
+        self.rows: list[Generation] = []
+        self.kv: KV = []
+        self.mask = torch.zeros((0, 0), dtype=torch.long)
+
+    @property
+    def active(self) -> int:
+        return len(self.rows)
+
+    # --- joining -------------------------------------------------------------------------------------
+
+    def admit(self, generations: Sequence[Generation]) -> None:
+        """Prefill new rows and add those not finished by their first token to the running batch."""
+        joined: list[tuple[Generation, KV]] = []
+        for g in generations:
+            if g.cancelled.is_set():
+                self._finish(g, "cancelled")
+                continue
+            kv, logits = self._prefill(g)
+            if self._advance(g, logits[0]) is None:
+                joined.append((g, kv))
+        if joined:
+            self._merge(joined)
+
+    def _prefill(self, g: Generation) -> tuple[KV, torch.Tensor]:
+        name = g.adapter or BASE
+        start, past = self.cache.lookup(name, g.prompt) if self.cache is not None else (0, None)
+        g.cached_tokens = start
+        ids = torch.tensor([g.prompt[start:]], device=self.device)
+        positions = torch.arange(start, len(g.prompt), device=self.device).unsqueeze(0)
+        out = self._forward(ids, positions, None, _cache(past or []), [name])
+        kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        if self.cache is not None:
+            self.cache.store(name, g.prompt, kv)
+        return kv, out.logits[:, -1]
+
+    def _merge(self, joined: list[tuple[Generation, KV]]) -> None:
+        lengths = [kv[0][0].shape[2] for _, kv in joined]
+        width = max([self.mask.shape[1], *lengths])
+        masks = [_left_pad(self.mask, width)] + [
+            _left_pad(torch.ones((1, n), dtype=torch.long), width) for n in lengths
+        ]
+        layers = []
+        for layer in range(len(joined[0][1])):
+            parts = [(self.kv[layer] if self.kv else None)] + [kv[layer] for _, kv in joined]
+            keys = [_left_pad(p[0], width) for p in parts if p is not None and p[0].shape[0]]
+            values = [_left_pad(p[1], width) for p in parts if p is not None and p[1].shape[0]]
+            layers.append((torch.cat(keys), torch.cat(values)))
+        self.kv = layers
+        self.mask = torch.cat([m for m in masks if m.shape[0]])
+        self.rows += [g for g, _ in joined]
+
+    # --- decoding ------------------------------------------------------------------------------------
+
+    def step(self) -> int:
+        """One decode step for every running row; returns the number of rows that produced a token."""
+        self._drop([i for i, g in enumerate(self.rows) if g.cancelled.is_set()], "cancelled")
+        if not self.rows:
+            return 0
+        ids = torch.tensor([[g.tokens[-1]] for g in self.rows], device=self.device)
+        positions = self.mask.sum(1, keepdim=True).to(self.device)
+        self.mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=torch.long)], dim=1)
+        names = [g.adapter or BASE for g in self.rows]
+        out = self._forward(ids, positions, self.mask.to(self.device), _cache(self.kv), names)
+        self.kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        logits = out.logits[:, -1]
+        done = [i for i, g in enumerate(self.rows) if self._advance(g, logits[i]) is not None]
+        produced = len(self.rows)
+        self._drop(done, None)
+        return produced
+
+    def fail_all(self, reason: str = "error") -> None:
+        """End every running row (after an unexpected error: the batch's state can no longer be trusted)."""
+        for g in self.rows:
+            self._finish(g, reason)
+        self.rows, self.kv, self.mask = [], [], torch.zeros((0, 0), dtype=torch.long)
+
+    def _advance(self, g: Generation, logits: torch.Tensor) -> str | None:
+        """Choose the row's next token; returns the finish reason when the row is done."""
+        token = self._choose(g, logits)
+        stops = g.stop_ids if g.stop_ids is not None else self.eos
+        if token in stops:
+            return self._finish(g, "stop")
+        g.tokens.append(token)
+        g.on_token(token)
+        if g.cancelled.is_set():
+            return self._finish(g, "cancelled")
+        if len(g.tokens) >= g.max_tokens:
+            return self._finish(g, "length")
+        return None
+
+    def _choose(self, g: Generation, logits: torch.Tensor) -> int:
+        scores = logits.float().unsqueeze(0)
+        if g.constraint is not None:
+            scores = g.constraint(torch.tensor([g.prompt + g.tokens]), scores)
+        if g.temperature <= 0:
+            return int(scores.argmax())
+        probs = torch.softmax(scores[0] / g.temperature, dim=-1)
+        if g.top_p < 1.0:
+            probs = _top_p(probs, g.top_p)
+        return int(torch.multinomial(probs.cpu(), 1, generator=g.sampler()))
+
+    def _finish(self, g: Generation, reason: str) -> str:
+        if g.finish_reason is None:
+            g.finish_reason = reason
+            g.on_finish(reason)
+        return reason
+
+    def _drop(self, rows: list[int], reason: str | None) -> None:
+        if not rows:
+            return
+        if reason is not None:
+            for i in rows:
+                self._finish(self.rows[i], reason)
+        keep = [i for i in range(len(self.rows)) if i not in set(rows)]
+        self.rows = [self.rows[i] for i in keep]
+        if not keep:
+            self.kv, self.mask = [], torch.zeros((0, 0), dtype=torch.long)
+            return
+        index = torch.tensor(keep)
+        mask = self.mask[index]
+        first = int((mask.sum(0) > 0).nonzero()[0])  # columns that are padding for every row left go
+        self.mask = mask[:, first:]
+        dev = index.to(self.device)
+        self.kv = [(k[dev][:, :, first:], v[dev][:, :, first:]) for k, v in self.kv]
+
+    def _forward(
+        self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None, cache: Any, names: list[str]
+    ) -> Any:
+        extra = {"adapter_names": names} if self.mixed else {}
+        with torch.inference_mode(), self.autocast() if self.autocast else contextlib.nullcontext():
+            return self.model(
+                input_ids=ids,
+                position_ids=positions,
+                attention_mask=mask,
+                past_key_values=cache,
+                use_cache=True,
+                **extra,
+            )
+
+
+def _cache(kv: KV) -> Any:
+    from transformers import DynamicCache
+
+    return DynamicCache(ddp_cache_data=kv) if kv else DynamicCache()
+
+
+def _left_pad(t: torch.Tensor, width: int) -> torch.Tensor:
+    """Pad the token axis (last for masks, -2 for KV states) on the left up to `width`."""
+    if t.dim() == 2:
+        return F.pad(t, (width - t.shape[1], 0))
+    return F.pad(t, (0, 0, width - t.shape[2], 0))
+
+
+def _top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    ordered, order = probs.sort(descending=True)
+    keep = ordered.cumsum(0) - ordered < top_p  # the smallest set whose mass reaches top_p
+    filtered = torch.zeros_like(probs)
+    filtered[order[keep]] = probs[order[keep]]
+    return filtered / filtered.sum()

@@ -1,0 +1,274 @@
+"""The models a server holds, by the name clients use: one copy of each causal base with every LoRA adapter
+of that base on it, and each encoder run (classify, ner, embed, rerank) as its own small model.
+
+Only safetensors are read, never pickle; `trust_remote_code` is never on; runtime adapter loads are
+confined to the configured root (see `hone.serve.security.confine`). Loading and unloading happen on the
+scheduler's thread between decode steps, so no forward pass ever sees a half-loaded adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from hone.serve.cache import PrefixCache
+from hone.serve.engine import CausalEngine
+from hone.serve.errors import APIError
+
+CAUSAL_TASKS = ("instruct", "extract", "preference", "pretrain")
+ENCODER_KINDS = ("classify", "ner", "embed", "rerank")
+
+
+@dataclass
+class Served:
+    """One name a request may put in `model`."""
+
+    name: str
+    kind: str  # "base", a causal task name, or an encoder task name
+    task: Any
+    tokenizer: Any
+    engine: CausalEngine | None = None
+    adapter: str | None = None  # the adapter's name on a shared base (None: the engine's model as is)
+    model: nn.Module | None = None  # encoder runs
+    path: Path | None = None
+    base: str | None = None  # the base model this adapter sits on
+    created: int = field(default_factory=lambda: int(time.time()))
+    programs: dict[Any, Any] = field(default_factory=dict)  # extraction: compiled JSON programs per field set
+
+    @property
+    def chat(self) -> bool:
+        return self.engine is not None and (self.kind == "base" or hasattr(self.task, "chat_template"))
+
+
+def model_dir_of(path: Path) -> Path:
+    """A run directory's model/ folder, or the folder itself when it already is one."""
+    for candidate in (path / "model", path):
+        if (candidate / "hone.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"{path}: no trained model here (expected model/hone.json); train the run first")
+
+
+class ModelPool:
+    def __init__(self, cache: PrefixCache | None, autocast: Any, batch_size: int = 32) -> None:
+        self.cache, self.autocast, self.batch_size = cache, autocast, batch_size
+        self.models: dict[str, Served] = {}
+        self.engines: dict[str, CausalEngine] = {}  # key: the base model's directory
+
+    def get(self, name: str) -> Served:
+        served = self.models.get(name)
+        if served is None:
+            raise APIError(
+                404,
+                f"The model `{name}` does not exist; GET /v1/models lists the served models.",
+                code="model_not_found",
+                param="model",
+            )
+        return served
+
+    # --- loading -----------------------------------------------------------------------------------
+
+    def load_run(self, path: Path, name: str | None = None) -> Served:
+        """Serve a trained run under `name` (default: its directory's name)."""
+        from hone.models.load import refuse_pickles
+        from hone.tasks import task_from_description
+
+        model_dir = model_dir_of(Path(path))
+        name = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
+        if name in self.models:
+            raise APIError(
+                409,
+                f"a model named `{name}` is already served; unload it first or pick another name",
+                code="model_exists",
+                param="name",
+            )
+        try:
+            refuse_pickles(model_dir)
+        except PermissionError as exc:
+            raise APIError(400, str(exc), code="pickle_refused") from None
+        meta = _meta(model_dir)
+        try:
+            task = task_from_description(meta)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise APIError(400, f"hone.json does not describe a hone task ({exc})", code="bad_adapter") from None
+        adapter = _adapter_config(model_dir)
+        if task.name in CAUSAL_TASKS:
+            served = self._load_causal(name, model_dir, meta, task, adapter)
+        else:
+            served = self._load_encoder(name, model_dir)
+        self.models[name] = served
+        return served
+
+    def _load_causal(self, name: str, model_dir: Path, meta: dict[str, Any], task: Any, adapter: dict | None) -> Served:
+        from hone.models.resolve import resolve_model
+
+        tokenizer = _tokenizer(model_dir)
+        if adapter is not None and adapter.get("peft_type") != "LORA":
+            raise APIError(
+                400,
+                f"{name}: {adapter.get('peft_type')} adapters are not served (only LoRA and DoRA); "
+                "retrain with model.method lora",
+                code="unsupported_adapter",
+            )
+        if adapter is None or adapter.get("use_dora"):  # full weights, or DoRA (PEFT cannot mix it per row)
+            return self._own_engine(name, model_dir, task, tokenizer)
+        base_dir = resolve_model(meta["base_model"])
+        engine = self.engines.get(str(base_dir))
+        if engine is None:
+            engine = self._base_engine(base_dir, task, model_dir, name)
+        else:
+            _load_adapter(engine.model, model_dir, name)
+        if self.cache is not None:
+            self.cache.drop_adapter(name)
+        return Served(name, task.name, task, tokenizer, engine, adapter=name, path=model_dir, base=str(base_dir))
+
+    def _base_engine(self, base_dir: Path, task: Any, model_dir: Path, name: str) -> CausalEngine:
+        """The first adapter of a base: load the base once, serve it too under its own name."""
+        from peft import PeftModel
+
+        from hone.tasks import causal
+
+        base = task.build_model(str(base_dir))
+        model = PeftModel.from_pretrained(base, str(model_dir), adapter_name=name)
+        tokenizer = _tokenizer(base_dir)
+        engine = CausalEngine(model, causal.eos_ids(model, tokenizer), self.cache, self.autocast, mixed=True)
+        self.engines[str(base_dir)] = engine
+        base_name = base_dir.name if base_dir.name not in self.models else f"{base_dir.name}-base"
+        self.models[base_name] = Served(base_name, "base", None, tokenizer, engine, path=base_dir, base=str(base_dir))
+        return engine
+
+    def _own_engine(self, name: str, model_dir: Path, task: Any, tokenizer: Any) -> Served:
+        from hone.models.load import load_trained
+        from hone.tasks import causal
+
+        loaded = load_trained(model_dir)
+        engine = CausalEngine(loaded.model, causal.eos_ids(loaded.model, tokenizer), self.cache, self.autocast)
+        self.engines[f"own:{name}"] = engine
+        return Served(name, task.name, task, tokenizer, engine, adapter=name, path=model_dir)
+
+    def _load_encoder(self, name: str, model_dir: Path) -> Served:
+        from hone.models.load import load_trained
+
+        loaded = load_trained(model_dir)
+        return Served(name, loaded.task.name, loaded.task, loaded.tokenizer, model=loaded.model, path=model_dir)
+
+    def load_adapter(self, root: Path, name: str, relative: str) -> Served:
+        """A LoRA adapter from a run directory under `root`, onto a base this server already holds."""
+        from hone.serve.security import check_name, confine
+
+        check_name(name)
+        model_dir = model_dir_of_confined(confine(root, relative), root)
+        meta = _meta(model_dir)
+        from hone.models.resolve import resolve_model
+
+        try:
+            base = str(resolve_model(str(meta.get("base_model"))))
+        except FileNotFoundError:
+            base = None
+        if base not in self.engines or meta.get("task") not in CAUSAL_TASKS:
+            raise APIError(
+                400,
+                "runtime loads take LoRA adapters of a base model this server already serves "
+                f"({', '.join(s.name for s in self.models.values() if s.kind == 'base') or 'none'})",
+                code="unsupported_adapter",
+            )
+        adapter = _adapter_config(model_dir)
+        if adapter is None or adapter.get("use_dora"):
+            raise APIError(
+                400, "runtime loads take LoRA adapters only (not full models or DoRA)", code="unsupported_adapter"
+            )
+        return self.load_run(model_dir, name)
+
+    def unload(self, name: str) -> None:
+        """Stop serving an adapter (its base stays while other adapters or the base name use it)."""
+        served = self.get(name)
+        if served.kind == "base":
+            raise APIError(400, f"`{name}` is a base model; unload its adapters instead", code="cannot_unload")
+        del self.models[name]
+        if served.base is not None and served.engine is not None:
+            served.engine.model.delete_adapter(name)
+        elif served.engine is not None:
+            self.engines.pop(f"own:{name}", None)
+        if self.cache is not None:
+            self.cache.drop_adapter(name)
+
+
+def model_dir_of_confined(path: Path, root: Path) -> Path:
+    """`model_dir_of` for a client-named path: every file it holds must resolve inside `root` too."""
+    try:
+        model_dir = model_dir_of(path)
+    except FileNotFoundError:
+        raise APIError(
+            404,
+            "no trained model at that path (expected a run directory with model/hone.json)",
+            code="adapter_not_found",
+            param="path",
+        ) from None
+    inside = root.resolve()
+    if any(not p.resolve().is_relative_to(inside) for p in [model_dir, *model_dir.iterdir()]):
+        raise APIError(
+            403, "the adapter directory links outside the adapter root", code="path_outside_root", param="path"
+        )
+    return model_dir
+
+
+def _meta(model_dir: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((model_dir / "hone.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise APIError(400, "hone.json is not valid JSON", code="bad_adapter") from None
+    if not isinstance(meta, dict):
+        raise APIError(400, "hone.json must hold a JSON object", code="bad_adapter")
+    return meta
+
+
+def _tokenizer(directory: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(directory), trust_remote_code=False)
+
+
+def _adapter_config(model_dir: Path) -> dict[str, Any] | None:
+    path = model_dir / "adapter_config.json"
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise APIError(
+            400, f"{path.name} is not valid JSON ({exc}); re-export the adapter", code="bad_adapter"
+        ) from None
+    if not isinstance(config, dict):
+        raise APIError(400, f"{path.name} must hold a JSON object", code="bad_adapter")
+    if not (model_dir / "adapter_model.safetensors").is_file():
+        raise APIError(
+            400, "the adapter has no adapter_model.safetensors (hone loads safetensors only)", code="bad_adapter"
+        )
+    _check_safetensors(model_dir / "adapter_model.safetensors")
+    return config
+
+
+def _check_safetensors(path: Path) -> None:
+    """Read the header only: a truncated or garbled file is a client error, not a crash mid-load."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            list(fh.keys())
+    except Exception as exc:  # safetensors raises its own error types for every kind of bad file
+        raise APIError(
+            400, f"{path.name} is not a readable safetensors file ({type(exc).__name__})", code="bad_adapter"
+        ) from None
+
+
+def _load_adapter(model: Any, model_dir: Path, name: str) -> None:
+    try:
+        model.load_adapter(str(model_dir), adapter_name=name)
+    except (RuntimeError, ValueError, KeyError, OSError) as exc:
+        if name in getattr(model, "peft_config", {}):
+            model.delete_adapter(name)
+        raise APIError(400, f"the adapter does not fit the served base model: {exc}", code="bad_adapter") from None

@@ -1,0 +1,204 @@
+"""hone's task routes: /v1/classify, /v1/ner, /v1/rerank and /v1/extract.
+
+Extraction decodes the whole object from one prefill of the document, under the JSON constraint of
+`hone.tasks.json_decode`, so every answer is valid JSON with exactly the requested fields. A request may
+ask for other fields than the run was trained on (`fields` or a JSON `schema`); the run's own are the default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+
+from hone.serve.errors import APIError
+from hone.serve.generation import Params, cancelled_on_disconnect, start
+from hone.serve.openai_routes import _wrong_route, check_inputs, check_prompt, run_call, state_of
+from hone.serve.pool import Served
+from hone.serve.protocol import ExtractRequest, RerankRequest, TextsRequest
+
+router = APIRouter()
+
+
+def _texts(body: TextsRequest, limits: Any) -> list[str]:
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    if not texts:
+        raise APIError(400, "input: give a string or a non-empty list of strings", param="input")
+    check_inputs(texts, limits)
+    return texts
+
+
+def _encoder(request: Request, model: str, kind: str, route: str) -> tuple[Any, Served]:
+    state = state_of(request)
+    served = state.pool.get(model)
+    if served.kind != kind:
+        raise _wrong_route(served, route)
+    return state, served
+
+
+@router.post("/v1/classify")
+async def classify(body: TextsRequest, request: Request) -> dict[str, Any]:
+    state, served = _encoder(request, body.model, "classify", "/v1/classify")
+
+    def run(texts: list[str]) -> list[dict[str, Any]]:
+        preds, confidence = served.task.predict(served.model, served.tokenizer, texts, 64, state.pool.autocast)
+        return [
+            {"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
+            for p, c in zip(preds, confidence, strict=True)
+        ]
+
+    results = await run_call(state, served, "classify", _texts(body, state.config.limits), run)
+    return {"object": "list", "model": body.model, "data": [{"index": i, **r} for i, r in enumerate(results)]}
+
+
+@router.post("/v1/ner")
+async def ner(body: TextsRequest, request: Request) -> dict[str, Any]:
+    state, served = _encoder(request, body.model, "ner", "/v1/ner")
+    texts = _texts(body, state.config.limits)
+
+    def run(batch: list[str]) -> list[dict[str, Any]]:
+        spans, confidence = served.task.predict(served.model, served.tokenizer, batch, 64, state.pool.autocast)
+        return [
+            {"entities": served.task.to_json(s), "confidence": float(c)} for s, c in zip(spans, confidence, strict=True)
+        ]
+
+    results = await run_call(state, served, "ner", texts, run)
+    data = []
+    for i, (text, r) in enumerate(zip(texts, results, strict=True)):
+        entities = [{**e, "text": text[e["start"] : e["end"]]} for e in r["entities"]]
+        data.append({"index": i, "entities": entities, "confidence": r["confidence"]})
+    return {"object": "list", "model": body.model, "data": data}
+
+
+@router.post("/v1/rerank")
+async def rerank(body: RerankRequest, request: Request) -> dict[str, Any]:
+    state, served = _encoder(request, body.model, "rerank", "/v1/rerank")
+    check_inputs(body.documents, state.config.limits)
+
+    def run(pairs: list[tuple[str, str]]) -> list[float]:
+        queries, passages = [q for q, _ in pairs], [d for _, d in pairs]
+        scores = served.task.pair_scores(served.model, served.tokenizer, queries, passages, 64, state.pool.autocast)
+        return [float(s) for s in scores]
+
+    scores = await run_call(state, served, "rerank", [(body.query, d) for d in body.documents], run)
+    order = np.argsort(-np.asarray(scores), kind="stable")[: body.top_n or len(scores)]
+    results = [
+        {
+            "index": int(i),
+            "relevance_score": scores[i],
+            **({"document": {"text": body.documents[i]}} if body.return_documents else {}),
+        }
+        for i in order
+    ]
+    return {"object": "list", "model": body.model, "results": results}
+
+
+# --- extraction ------------------------------------------------------------------------------------------
+
+
+@router.post("/v1/extract")
+async def extract(body: ExtractRequest, request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    served = state.pool.get(body.model)
+    if served.kind != "extract":
+        raise _wrong_route(served, "/v1/extract")
+    texts = _texts(body, state.config.limits)
+    task = _task_for(served.task, body)
+    program = _program(served, task)
+    budget = body.max_tokens or task.max_new_tokens
+    if budget > state.config.limits.max_tokens:
+        raise APIError(400, f"max_tokens: at most {state.config.limits.max_tokens}", param="max_tokens")
+    try:
+        program.processors(budget)
+    except ValueError as exc:
+        raise APIError(400, str(exc).replace("generate.max_new_tokens", "max_tokens"), param="max_tokens") from None
+    prompts = [_extract_prompt(task, served.tokenizer, t) for t in texts]
+    for prompt in prompts:
+        check_prompt(prompt, state.config.limits)
+    events: asyncio.Queue = asyncio.Queue()
+    params = Params(budget, temperature=0.0)
+    rows = []
+    for i, prompt in enumerate(prompts):
+        constraint = lambda: program.processors(budget)[0]  # noqa: E731 - one state machine per row
+        rows += start(state.scheduler, served, prompt, params, events, offset=i, constraint=constraint)
+    async with cancelled_on_disconnect(request, rows):
+        reasons = await _finished(rows, events)
+    data = []
+    for i, (row, reason) in enumerate(zip(rows, reasons, strict=True)):
+        text = served.tokenizer.decode(row.tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        parsed = task.read(text)
+        data.append(
+            {
+                "index": i,
+                "object": None if parsed is None else dict(parsed),
+                "valid": parsed is not None,
+                "finish_reason": reason,
+                "cached_tokens": row.cached_tokens,
+            }
+        )
+    return {"object": "list", "model": body.model, "fields": task.fields, "data": data}
+
+
+def _task_for(task: Any, body: ExtractRequest) -> Any:
+    """The run's task, or a copy asking for the request's fields."""
+    if body.schema_ is not None:
+        props = body.schema_.properties
+        return replace(
+            task,
+            fields=list(props),
+            types={k: v.type for k, v in props.items()},
+            values={k: v.enum for k, v in props.items()},
+            descriptions={k: v.description for k, v in props.items()},
+        )
+    if body.fields is not None:
+        known = set(task.fields)
+        return replace(
+            task,
+            fields=list(dict.fromkeys(body.fields)),
+            types={f: task.types.get(f, "string") for f in body.fields},
+            values={f: task.values.get(f) if f in known else None for f in body.fields},
+            descriptions={f: task.descriptions.get(f) if f in known else None for f in body.fields},
+        )
+    return task
+
+
+def _program(served: Served, task: Any) -> Any:
+    """The compiled JSON program for a field set (cached: compiling walks the vocabulary)."""
+    from hone.tasks.json_decode import JsonProgram
+
+    for name in task.fields:
+        if not name or len(name) > 64 or any(c in name for c in '"\\\n'):
+            raise APIError(
+                400,
+                f"field {name!r}: names must be 1-64 characters without quotes, backslashes or newlines",
+                param="fields",
+            )
+    key = json.dumps([task.fields, task.values], sort_keys=True)
+    if key not in served.programs:
+        if len(served.programs) >= 64:
+            served.programs.pop(next(iter(served.programs)))
+        served.programs[key] = JsonProgram(served.tokenizer, task.fields, task.values)
+    return served.programs[key]
+
+
+def _extract_prompt(task: Any, tokenizer: Any, text: str) -> list[int]:
+    from hone.tasks.chat import prompt_ids
+
+    return prompt_ids(task.as_messages(text), tokenizer, task.chat_template, 1 << 30)
+
+
+async def _finished(rows: list[Any], events: asyncio.Queue) -> list[str]:
+    reasons = [""] * len(rows)
+    left = len(rows)
+    while left:
+        i, token, reason = await events.get()
+        if token is None:
+            if reason == "error":
+                raise APIError(500, "extraction failed on the server; the error is in the server log")
+            reasons[i] = reason
+            left -= 1
+    return reasons
