@@ -116,5 +116,5 @@ def test_export_embeddings_writes_the_corpus_vectors(embed_config: dict, tmp_pat
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 150 and {"id", "text", "vector"} == set(rows[0]) and len(rows[0]["vector"]) == 32
-    bad = CliRunner().invoke(app, ["export", str(run.path), "--out", str(out), "--target", "vllm"])
+    bad = CliRunner().invoke(app, ["export", str(run.path), "--out", str(out), "--target", "gguf"])
     assert bad.exit_code == 2 and "choose embeddings" in bad.output

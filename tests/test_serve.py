@@ -319,3 +319,23 @@ def test_ready_is_false_and_routes_503_while_models_load(serve_runs: dict[str, P
         assert c.app.state.hone.loaded.wait(60)
         assert c.get("/ready").json()["ready"] is True
         assert c.post("/v1/classify", json={"model": "topics", "input": "x"}).status_code == 200
+
+
+# --- the command --------------------------------------------------------------------------------------------
+
+
+def test_serve_command_refuses_to_start_without_keys_runs_or_vllm(serve_runs: dict[str, Path], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hone.cli import app
+
+    runner = CliRunner()
+    no_key = runner.invoke(app, ["serve", str(serve_runs["alpha"])], env={"HONE_API_KEY": ""})
+    assert no_key.exit_code == 2 and "--api-key" in no_key.output
+    not_a_run = runner.invoke(app, ["serve", str(tmp_path), "--api-key", "k"])
+    assert not_a_run.exit_code == 1 and "model/hone.json" in not_a_run.output
+    vllm = runner.invoke(app, ["serve", str(serve_runs["alpha"]), "--api-key", "k", "--backend", "vllm"])
+    assert vllm.exit_code == 2 and "vllm" in vllm.output.lower()
+    (tmp_path / "serve.yaml").write_text("runs: [x]\nmax_batch: 0\n")
+    bad_config = runner.invoke(app, ["serve", "--config", str(tmp_path / "serve.yaml"), "--api-key", "k"])
+    assert bad_config.exit_code != 0 and "max_batch" in bad_config.output

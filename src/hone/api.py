@@ -359,3 +359,16 @@ def export_llm(
     if target == "merged":
         return llm.export_merged(r.path, out, tolerance, prompts)
     raise ValueError(f"target {target!r}: choose adapter or merged")
+
+
+def export_vllm(
+    runs: Run | str | Path | Iterable[Run | str | Path], out: str | Path, base_out: str | Path | None = None
+) -> dict[str, Any]:
+    """Write a vLLM bundle to `out` serving the LoRA adapters of `runs` (causal-LM runs on one base model):
+    the adapters, the chat template they were trained with, `launch.sh` and `vllm.json`; `base_out` also
+    copies the base model there. When vLLM cannot serve the runs as they are: ValueError listing every
+    problem, nothing written. See `hone.export.vllm`. Returns vllm.json's content and {"path"}."""
+    from hone.export import vllm
+
+    many = [runs] if isinstance(runs, (Run, str, Path)) else list(runs)
+    return vllm.export_vllm([r.path if isinstance(r, Run) else Path(r) for r in many], out, base_out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -78,8 +78,24 @@ def serve(
     run_server(cfg, keys or None)
 
 
-def _exec_vllm(cfg: object, keys: list[str]) -> None:
-    raise typer.BadParameter("--backend vllm is not available in this build")
+def _exec_vllm(cfg: Any, keys: list[str]) -> None:
+    """Hand the runs to vLLM: export a bundle to a temporary folder, then become `vllm serve` with it."""
+    import tempfile
+
+    from hone.export.vllm import export_vllm, launch_command, vllm_available
+
+    reason = vllm_available()
+    if reason is not None:
+        console.print(f"[bold red]error:[/] --backend vllm: {reason}; use --backend torch (the default)")
+        raise typer.Exit(EXIT_USAGE)
+    if any(run.name for run in cfg.runs):
+        console.print("[yellow]note:[/] vLLM serves each adapter under its run directory's name")
+    with friendly_errors():
+        bundle = Path(tempfile.mkdtemp(prefix="hone-vllm-")) / "bundle"
+        export_vllm([run.path for run in cfg.runs], bundle)
+    command = launch_command(bundle, cfg.host, cfg.port) + (["--api-key", keys[0]] if keys else [])
+    console.print(f"starting vLLM: {' '.join(command)}")
+    os.execvp(command[0], command)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,170 @@
+"""`hone serve` as users run it: a real process on a real socket, spoken to with the official `openai` client.
+
+Also the two behaviours only a real connection shows: a client that hangs up stops its generation, and
+SIGTERM drains (in-flight requests finish, new ones get 503, exit code 0).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+KEY = "socket-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, runs: list[Path], adapter_root: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-m",
+            "hone",
+            "serve",
+            *map(str, runs),
+            "--port",
+            str(self.port),
+            "--api-key",
+            KEY,
+            "--adapter-root",
+            str(adapter_root),
+        ]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stdout.read() if self.process.stdout else ""
+            try:
+                if self.http.get("/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("the server did not become ready")
+
+    def tokens(self, model: str) -> float:
+        text = self.http.get("/metrics").text
+        return sum(
+            float(x.split()[-1])
+            for x in text.splitlines()
+            if x.startswith(f'hone_generated_tokens_total{{model="{model}"')
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.http.close()
+
+
+@pytest.fixture(scope="module")
+def server(serve_runs: dict[str, Path]) -> Iterator[Server]:
+    runs = [serve_runs[n] for n in ("alpha", "beta", "vectors")]
+    srv = Server(runs, serve_runs["alpha"].parent)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0)
+
+
+def test_openai_client_chat_stream_completions_embeddings(client: openai.OpenAI) -> None:
+    assert {m.id for m in client.models.list()} == {"base", "alpha", "beta", "vectors"}
+    messages = [{"role": "user", "content": "say red 3"}]
+    reply = client.chat.completions.create(model="alpha", messages=messages, max_tokens=6, temperature=0)
+    assert reply.choices[0].finish_reason in ("stop", "length") and reply.usage.completion_tokens > 0
+    stream = client.chat.completions.create(model="alpha", messages=messages, max_tokens=6, temperature=0, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == reply.choices[0].message.content
+    other = client.chat.completions.create(model="beta", messages=messages, max_tokens=6, temperature=0)
+    assert other.choices[0].message.content != reply.choices[0].message.content
+    done = client.completions.create(model="beta", prompt="say blue", max_tokens=4, temperature=0)
+    assert done.choices[0].text and done.usage.completion_tokens == 4
+    vectors = client.embeddings.create(model="vectors", input=["red case 1", "moon"])  # base64 by default
+    assert len(vectors.data) == 2 and len(vectors.data[0].embedding) == 32
+
+
+def test_wrong_key_is_401_and_unknown_model_404_in_openai_format(server: Server, client: openai.OpenAI) -> None:
+    bad = openai.OpenAI(base_url=f"{server.url}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as auth:
+        bad.models.list()
+    assert auth.value.status_code == 401 and auth.value.code == "invalid_api_key"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert missing.value.code == "model_not_found" and missing.value.body["type"] == "not_found_error"
+
+
+def test_a_client_that_hangs_up_stops_its_generation(server: Server, client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "say cat 1"}]
+    full = client.chat.completions.create(model="beta", messages=messages, max_tokens=300, temperature=0)
+    assert full.choices[0].finish_reason == "length"  # left alone, this request writes 300 tokens
+    before = server.tokens("beta")
+    stream = client.chat.completions.create(model="beta", messages=messages, max_tokens=300, temperature=0, stream=True)
+    for i, _ in enumerate(stream):
+        if i == 3:
+            break
+    stream.close()
+    time.sleep(1.0)
+    written = server.tokens("beta") - before
+    time.sleep(0.5)
+    assert server.tokens("beta") - before == written < 300
+
+
+def test_runtime_adapter_load_serves_and_unloads(server: Server, client: openai.OpenAI) -> None:
+    r = server.http.post("/v1/adapters", json={"name": "alpha-again", "path": "alpha"})
+    assert r.status_code == 200, r.text
+    messages = [{"role": "user", "content": "say sun 2"}]
+    a = client.chat.completions.create(model="alpha", messages=messages, max_tokens=6, temperature=0)
+    b = client.chat.completions.create(model="alpha-again", messages=messages, max_tokens=6, temperature=0)
+    assert a.choices[0].message.content == b.choices[0].message.content
+    assert server.http.delete("/v1/adapters/alpha-again").status_code == 200
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="alpha-again", messages=messages, max_tokens=2)
+
+
+def test_sigterm_drains_then_exits_zero(serve_runs: dict[str, Path]) -> None:
+    srv = Server([serve_runs["alpha"]], serve_runs["alpha"].parent)
+    try:
+        srv.wait_ready()
+        body = {
+            "model": "alpha",
+            "messages": [{"role": "user", "content": "say red"}],
+            "max_tokens": 300,
+            "temperature": 0,
+            "stream": True,
+        }
+        with srv.http.stream("POST", "/v1/chat/completions", json=body) as response:
+            lines = response.iter_lines()
+            next(lines)
+            srv.process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            late = httpx.post(f"{srv.url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+            assert late.status_code == 503 and late.json()["error"]["code"] == "unavailable"
+            rest = [line for line in lines if line]
+        assert rest[-1] == "data: [DONE]" and '"finish_reason": "length"' in rest[-2]
+        assert srv.process.wait(30) == 0
+    finally:
+        srv.stop()
