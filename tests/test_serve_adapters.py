@@ -160,3 +160,30 @@ def test_hot_loading_and_unloading_under_load_fails_no_other_request(client: Tes
 def test_unloading_what_is_not_there_or_a_base_is_4xx(client: TestClient) -> None:
     assert client.delete("/v1/adapters/nothing").status_code == 404
     assert client.delete("/v1/adapters/base").status_code == 400
+
+
+def _tokens(client: TestClient, model: str) -> float:
+    lines = client.get("/metrics").text.splitlines()
+    return sum(float(x.split()[-1]) for x in lines if x.startswith(f'hone_generated_tokens_total{{model="{model}"'))
+
+
+def test_unloading_an_adapter_mid_answer_lets_that_answer_finish(client: TestClient) -> None:
+    assert _load(client, "busy", "good").status_code == 200
+    body = {
+        "model": "busy",
+        "messages": [{"role": "user", "content": "say red 1"}],
+        "max_tokens": 200,
+        "temperature": 0,
+    }
+    expected = client.post("/v1/chat/completions", json=body).json()["choices"][0]
+    written = _tokens(client, "busy")
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(client.post, "/v1/chat/completions", json=body)
+        while _tokens(client, "busy") == written:  # until the answer is being written
+            pass
+        assert client.delete("/v1/adapters/busy").status_code == 200
+        reply = running.result(60)
+    assert reply.status_code == 200 and reply.json()["choices"][0] == expected
+    assert client.post("/v1/chat/completions", json=body).status_code == 404
+    beta = {**body, "model": "beta", "max_tokens": 4}
+    assert client.post("/v1/chat/completions", json=beta).status_code == 200

@@ -35,7 +35,7 @@ class Generation:
 
     `constraint` is a logits processor for this row alone (e.g. the JSON decoder); `on_token(id)` is called
     for every token except the final stop token, `on_finish(reason)` once with "stop", "length",
-    "cancelled" or "error".
+    "cancelled", "unloaded" (its adapter went away before it started) or "error".
     """
 
     prompt: list[int]
@@ -77,13 +77,31 @@ class CausalEngine:
         self.model, self.eos = model.eval(), frozenset(eos_ids)
         self.cache, self.autocast, self.mixed = cache, autocast, mixed
         self.device = next(model.parameters()).device
+        self.namespace = f"{id(self):x}/"  # one prefix cache serves every engine: keys must not collide
         self.rows: list[Generation] = []
         self.kv: KV = []
         self.mask = torch.zeros((0, 0), dtype=torch.long)
+        self.retiring: dict[str, Callable[[], None]] = {}  # unloaded adapters still used by running rows
+        self.gone: set[str] = set()  # unloaded adapters (internal names are never reused)
 
     @property
     def active(self) -> int:
         return len(self.rows)
+
+    def retire(self, adapter: str, release: Callable[[], None]) -> None:
+        """Call `release` (e.g. delete the adapter) once no running row uses `adapter`; no new row may."""
+        self.retiring[adapter] = release
+        self._release()
+
+    def _release(self) -> None:
+        busy = {g.adapter for g in self.rows}
+        for adapter in [a for a in self.retiring if a not in busy]:
+            self.retiring.pop(adapter)()
+            self.gone.add(adapter)
+
+    def cache_key(self, adapter: str | None) -> str:
+        """The prefix cache's key for rows of `adapter` on this engine."""
+        return self.namespace + (adapter or BASE)
 
     # --- joining -------------------------------------------------------------------------------------
 
@@ -91,6 +109,9 @@ class CausalEngine:
         """Prefill new rows and add those not finished by their first token to the running batch."""
         joined: list[tuple[Generation, KV]] = []
         for g in generations:
+            if g.adapter in self.retiring or g.adapter in self.gone:
+                self._finish(g, "unloaded")
+                continue
             if g.cancelled.is_set():
                 self._finish(g, "cancelled")
                 continue
@@ -101,15 +122,15 @@ class CausalEngine:
             self._merge(joined)
 
     def _prefill(self, g: Generation) -> tuple[KV, torch.Tensor]:
-        name = g.adapter or BASE
-        start, past = self.cache.lookup(name, g.prompt) if self.cache is not None else (0, None)
+        name, key = g.adapter or BASE, self.cache_key(g.adapter)
+        start, past = self.cache.lookup(key, g.prompt) if self.cache is not None else (0, None)
         g.cached_tokens = start
         ids = torch.tensor([g.prompt[start:]], device=self.device)
         positions = torch.arange(start, len(g.prompt), device=self.device).unsqueeze(0)
         out = self._forward(ids, positions, None, _cache(past or []), [name])
         kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         if self.cache is not None:
-            self.cache.store(name, g.prompt, kv)
+            self.cache.store(key, g.prompt, kv)
         return kv, out.logits[:, -1]
 
     def _merge(self, joined: list[tuple[Generation, KV]]) -> None:
@@ -145,6 +166,7 @@ class CausalEngine:
         done = [i for i, g in enumerate(self.rows) if self._advance(g, logits[i]) is not None]
         produced = len(self.rows)
         self._drop(done, None)
+        self._release()
         return produced
 
     def fail_all(self, reason: str = "error") -> None:

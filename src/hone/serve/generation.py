@@ -126,6 +126,8 @@ async def deltas(
                 yield Delta(i, piece)
             continue
         left -= 1
+        if reason == "unloaded":
+            raise APIError(404, "the model was unloaded before this request started", code="model_not_found")
         if reason == "error":
             raise APIError(500, "generation failed on the server; the error is in the server log", code="server_error")
         yield Delta(i, text.flush(), "stop" if text.stopped or reason == "cancelled" else reason)

@@ -58,6 +58,7 @@ class ModelPool:
         self.cache, self.autocast, self.batch_size = cache, autocast, batch_size
         self.models: dict[str, Served] = {}
         self.engines: dict[str, CausalEngine] = {}  # key: the base model's directory
+        self.loads = 0
 
     def get(self, name: str) -> Served:
         served = self.models.get(name)
@@ -118,13 +119,15 @@ class ModelPool:
             return self._own_engine(name, model_dir, task, tokenizer)
         base_dir = resolve_model(meta["base_model"])
         engine = self.engines.get(str(base_dir))
+        # PEFT keys modules by adapter name: served names may hold dots, or be a substring of "lora_"
+        # (which PEFT may re-initialise on load), so each load gets an internal name of its own.
+        self.loads += 1
+        internal = f"hone{self.loads}"
         if engine is None:
-            engine = self._base_engine(base_dir, task, model_dir, name)
+            engine = self._base_engine(base_dir, task, model_dir, internal)
         else:
-            _load_adapter(engine.model, model_dir, name)
-        if self.cache is not None:
-            self.cache.drop_adapter(name)
-        return Served(name, task.name, task, tokenizer, engine, adapter=name, path=model_dir, base=str(base_dir))
+            _load_adapter(engine.model, model_dir, internal)
+        return Served(name, task.name, task, tokenizer, engine, adapter=internal, path=model_dir, base=str(base_dir))
 
     def _base_engine(self, base_dir: Path, task: Any, model_dir: Path, name: str) -> CausalEngine:
         """The first adapter of a base: load the base once, serve it too under its own name."""
@@ -148,7 +151,7 @@ class ModelPool:
         loaded = load_trained(model_dir)
         engine = CausalEngine(loaded.model, causal.eos_ids(loaded.model, tokenizer), self.cache, self.autocast)
         self.engines[f"own:{name}"] = engine
-        return Served(name, task.name, task, tokenizer, engine, adapter=name, path=model_dir)
+        return Served(name, task.name, task, tokenizer, engine, path=model_dir)
 
     def _load_encoder(self, name: str, model_dir: Path) -> Served:
         from hone.models.load import load_trained
@@ -189,12 +192,22 @@ class ModelPool:
         if served.kind == "base":
             raise APIError(400, f"`{name}` is a base model; unload its adapters instead", code="cannot_unload")
         del self.models[name]
-        if served.base is not None and served.engine is not None:
-            served.engine.model.delete_adapter(name)
-        elif served.engine is not None:
+        engine = served.engine
+        if engine is None:
+            return
+        key = engine.cache_key(served.adapter)
+        if served.base is None:
             self.engines.pop(f"own:{name}", None)
         if self.cache is not None:
-            self.cache.drop_adapter(name)
+            self.cache.drop_adapter(key)
+        if served.base is not None and served.adapter is not None:
+            # rows of this adapter already decoding finish first; PEFT forgets it once none is left
+            engine.retire(served.adapter, lambda: self._forget(engine, served.adapter, key))
+
+    def _forget(self, engine: CausalEngine, adapter: str, key: str) -> None:
+        engine.model.delete_adapter(adapter)
+        if self.cache is not None:
+            self.cache.drop_adapter(key)
 
 
 def model_dir_of_confined(path: Path, root: Path) -> Path:

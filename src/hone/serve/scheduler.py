@@ -9,6 +9,7 @@ client gets 429 in microseconds instead of a timeout.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict, deque
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hone.serve.engine import CausalEngine, Generation
+
+log = logging.getLogger("hone.serve")
 
 
 class Overloaded(Exception):
@@ -173,6 +176,7 @@ class Scheduler:
             try:
                 results = group[0].fn(items)
             except Exception as exc:  # one bad batch fails its own calls, never the thread
+                log.warning("%s on %s failed: %s", group[0].key[1], group[0].key[0], exc)
                 for call in group:
                     call.future.set_exception(exc)
                 continue
@@ -197,6 +201,7 @@ class Scheduler:
         try:
             return fn()
         except Exception:  # the batch state is unknown: end its rows with an error, keep serving the rest
+            log.exception("decoding failed; %d running row(s) end with an error", engine.active + len(new))
             engine.fail_all("error")
             for g in new:
                 if g.finish_reason is None:

@@ -197,6 +197,8 @@ async def _finished(rows: list[Any], events: asyncio.Queue) -> list[str]:
     while left:
         i, token, reason = await events.get()
         if token is None:
+            if reason == "unloaded":
+                raise APIError(404, "the model was unloaded before this request started", code="model_not_found")
             if reason == "error":
                 raise APIError(500, "extraction failed on the server; the error is in the server log")
             reasons[i] = reason
