@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,7 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, runs: list[Path], adapter_root: Path) -> None:
+    def __init__(self, runs: list[Path], adapter_root: Path, *extra: str) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
@@ -44,15 +45,17 @@ class Server:
             KEY,
             "--adapter-root",
             str(adapter_root),
+            *extra,
         ]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would block the server's logging
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.stdout.read() if self.process.stdout else ""
+            assert self.process.poll() is None, self.output()
             try:
                 if self.http.get("/ready").status_code == 200:
                     return
@@ -60,6 +63,10 @@ class Server:
                 pass
             time.sleep(0.2)
         raise TimeoutError("the server did not become ready")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
 
     def tokens(self, model: str) -> float:
         text = self.http.get("/metrics").text
@@ -74,6 +81,7 @@ class Server:
             self.process.kill()
             self.process.wait(10)
         self.http.close()
+        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +176,33 @@ def test_sigterm_drains_then_exits_zero(serve_runs: dict[str, Path]) -> None:
         assert srv.process.wait(30) == 0
     finally:
         srv.stop()
+
+
+def test_overload_on_loopback_gets_success_or_429_never_5xx(serve_runs: dict[str, Path]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = Server([serve_runs["alpha"]], serve_runs["alpha"].parent, "--max-queue", "4", "--max-batch", "2")
+    try:
+        srv.wait_ready()
+        body = {
+            "model": "alpha",
+            "messages": [{"role": "user", "content": "say red"}],
+            "max_tokens": 32,
+            "temperature": 0,
+        }
+
+        def one(_: int) -> tuple[int, float]:
+            with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as c:
+                start = time.perf_counter()
+                code = c.post("/v1/chat/completions", json=body).status_code
+                return code, time.perf_counter() - start
+
+        with ThreadPoolExecutor(48) as pool:
+            results = list(pool.map(one, range(96)))
+    finally:
+        srv.stop()
+    codes = [code for code, _ in results]
+    assert set(codes) <= {200, 429}, sorted(set(codes))
+    assert codes.count(200) >= 4 and codes.count(429) >= 1
+    rejected = sorted(seconds for code, seconds in results if code == 429)
+    assert rejected[len(rejected) // 2] < 1.0, "429s must come at once, not after waiting"

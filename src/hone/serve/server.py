@@ -53,7 +53,8 @@ def serve(config: ServeConfig, keys: list[str] | None, log_level: str = "info") 
         port=config.port,
         log_level=log_level,
         timeout_graceful_shutdown=max(1, int(config.drain_timeout_s)),
-        limit_concurrency=config.max_queue * 4 + 16,  # sockets beyond this get 503 before any parsing
+        # a last guard against socket exhaustion: overload is answered by the queue (429), far below this
+        limit_concurrency=max(1024, config.max_queue * 16),
         server_header=False,
     )
     DrainingServer(server_config, app.state.hone, config.drain_timeout_s).run()
