@@ -25,6 +25,7 @@ from hone.api import (
     prepare,
     report,
     runs,
+    serve,
     train,
     tune,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "prepare",
     "report",
     "runs",
+    "serve",
     "train",
     "tune",
 ]

@@ -292,6 +292,26 @@ class Run:
         ]
 
 
+def serve(
+    runs: Sequence[Any] = (),
+    api_keys: Sequence[str] | None = None,
+    config: str | Path | None = None,
+    **settings: Any,
+) -> None:
+    """Serve trained runs over HTTP until SIGTERM (see README, Serving): `hone.serve(["runs/a"], api_keys=["k"])`.
+
+    `runs`: run directories, or {"path", "name"} to serve one under another name.
+
+    `settings` are serve.yaml keys (host, port, adapter_root, max_batch, ...); with no key, pass no_auth=True.
+    """
+    from hone.serve.config import load_serve_config
+    from hone.serve.server import serve as run_server
+
+    cfg = load_serve_config(Path(config) if config else None, {"runs": list(runs), **settings})
+    keys = [*(api_keys or []), *cfg.api_keys]
+    run_server(cfg, keys or None)
+
+
 def example_config(name: str = "tickets") -> Path:
     """The path of a shipped example config (examples/<name>/hone.yaml in the source tree)."""
     for root in (Path.cwd(), Path(__file__).resolve().parents[2]):

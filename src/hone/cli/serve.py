@@ -72,10 +72,10 @@ def serve(
     if cfg.backend == "vllm":
         _exec_vllm(cfg, keys)
         return
-    from hone.serve.server import serve as run_server
+    from hone import api
 
     console.print(f"serving {len(cfg.runs)} run(s) on http://{cfg.host}:{cfg.port}  (SIGTERM drains, twice stops)")
-    run_server(cfg, keys or None)
+    api.serve(api_keys=keys, **cfg.model_dump(exclude={"api_keys"}))
 
 
 def _exec_vllm(cfg: Any, keys: list[str]) -> None:
