@@ -1,0 +1,68 @@
+"""hone's benchmark suite: `python -m bench <name> [--smoke] [--repeats N]`, `python -m bench --list`.
+
+Benchmarks measure; tests check. Each benchmark module (`NAME`, `run(settings) -> Result`) times hone's way
+of doing some work against a comparison in the same process, alternating them (`bench.common`), and its
+result, with the workload it ran, is written as JSON under `bench/results/`. To add one: write the module
+and register it in `BENCHMARKS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.common import MIN_REPEATS, RESULTS, Settings, write
+
+
+@dataclass(frozen=True)
+class Entry:
+    module: str
+    summary: str
+
+
+BENCHMARKS: dict[str, Entry] = {
+    "extract-prefix": Entry(
+        "bench.extract_prefix",
+        "20 fields from one ~300-token document: one constrained decode (prefix cache cold and warm) vs one "
+        "generate per field",
+    ),
+    "serve-multi-lora": Entry(
+        "bench.serve_multi_lora",
+        "16 requests over 8 LoRA adapters in one batch vs the base model alone and vs one request at a time",
+    ),
+}
+
+
+def run(
+    name: str,
+    smoke: bool = False,
+    repeats: int | None = None,
+    threads: int = 2,
+    out_dir: Path = RESULTS,
+    progress: bool = False,
+) -> tuple[dict[str, Any], Path]:
+    """Run one benchmark and write its JSON; returns (the JSON data, its path).
+
+    A full run takes the median of at least 3 repeats on `threads` torch threads; a smoke run does one
+    repeat of tiny sizes on one thread (a second thread only adds synchronisation to a model that small).
+    The caller's torch thread count is restored afterwards.
+    """
+    import torch
+
+    if name not in BENCHMARKS:
+        raise KeyError(f"no benchmark {name!r}; known: {', '.join(sorted(BENCHMARKS))}")
+    settings = Settings(smoke=smoke, repeats=1 if smoke else MIN_REPEATS, progress=progress)
+    if repeats is not None:
+        if not smoke and repeats < MIN_REPEATS:
+            raise ValueError(f"--repeats: a full run takes the median of at least {MIN_REPEATS} repeats")
+        settings = replace(settings, repeats=repeats)
+    module = importlib.import_module(BENCHMARKS[name].module)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1 if smoke else threads)
+    try:
+        data = module.run(settings).to_json()
+    finally:
+        torch.set_num_threads(before)
+    return data, write(data, out_dir)

@@ -1,0 +1,60 @@
+"""Every benchmark runs in smoke mode (tiny random model, one repeat) and writes complete, sane JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # bench/ sits beside src/, outside the installed package
+
+import bench  # noqa: E402
+from bench.common import finite_positive  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, Any], Path]]:
+    """Each benchmark's smoke run, once for the module (they share a few seconds of model building)."""
+    out = tmp_path_factory.mktemp("bench")
+    return {name: bench.run(name, smoke=True, out_dir=out) for name in sorted(bench.BENCHMARKS)}
+
+
+@pytest.mark.parametrize("name", sorted(bench.BENCHMARKS))
+def test_benchmark_smoke(name: str, smoke_runs: dict[str, tuple[dict[str, Any], Path]]) -> None:
+    data, path = smoke_runs[name]
+    assert path.name == f"{name}.smoke.json"
+    saved = json.loads(path.read_text())
+    assert saved == json.loads(json.dumps(data))
+    assert {"name", "workload", "hone", "comparison", "ratio", "repeats"} <= set(saved)
+    assert saved["name"] == name and saved["smoke"] is True and saved["repeats"] == 1
+    assert saved["workload"]["model"]["parameters"] > 0
+    for figure in [saved["hone"], saved["comparison"], *saved["figures"]]:
+        assert finite_positive(figure["value"]), figure
+        assert all(finite_positive(s) for s in figure["samples"] + figure["seconds"]), figure
+        assert finite_positive(figure.get("ratio", saved["ratio"])), figure
+    assert finite_positive(saved["ratio"])
+    assert saved["hone"]["side"] == "hone" and saved["comparison"]["side"] == "comparison"
+
+
+def test_extract_prefix_checks_the_cache(smoke_runs: dict[str, tuple[dict[str, Any], Path]]) -> None:
+    data, _ = smoke_runs["extract-prefix"]
+    cached = data["checks"]["cached_tokens"]
+    assert data["checks"]["identical_outputs"] is True
+    assert cached["no_cache"] == 0 < cached["warm_subset"] < cached["warm_repeat"]
+    assert {f["key"]: f["notes"]["cached_tokens"] for f in data["figures"] if f["side"] == "hone"} == {
+        "hone": 0,
+        "hone-warm-subset": cached["warm_subset"],
+        "hone-warm-repeat": cached["warm_repeat"],
+    }
+
+
+def test_full_runs_need_three_repeats_and_names_must_exist() -> None:
+    with pytest.raises(ValueError, match="at least 3"):
+        bench.run("serve-multi-lora", repeats=2)
+    with pytest.raises(KeyError, match="known: extract-prefix"):
+        bench.run("nope", smoke=True)
