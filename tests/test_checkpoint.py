@@ -88,3 +88,28 @@ def test_marker_lists_every_file(tmp_path: Path) -> None:
     files = json.loads((path / ck.MARKER).read_text())["files"]
     assert set(files) == {p.name for p in path.iterdir()} - {ck.MARKER}
     assert ck.latest_checkpoint(tmp_path, "best") == path and ck.latest_checkpoint(tmp_path) is None
+
+
+def test_a_kill_while_rotating_never_leaves_a_half_deleted_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for step in (1, 2):
+        ck.save_checkpoint(tmp_path, ck.checkpoint_name("step", step), _ckpt(step))
+    real_rmtree = ck.shutil.rmtree
+
+    def killed_midway(path: Path, ignore_errors: bool = False) -> None:
+        if Path(path).exists():
+            next(Path(path).glob("*.safetensors")).unlink()  # one file gone, then the process dies
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ck.shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        ck.rotate(tmp_path, "step", keep=1)
+    monkeypatch.setattr(ck.shutil, "rmtree", real_rmtree)
+    for path in ck.checkpoints(tmp_path):  # whatever still has a checkpoint's name is whole
+        ck.verify(path)
+    assert [p.name for p in ck.checkpoints(tmp_path)] == ["step-00000002"]
+    [leftover] = tmp_path.glob(".tmp-del-*")
+    leftover.rename(tmp_path / ".tmp-del-step-00000001-999999999")  # as left by a process now dead
+    ck.rotate(tmp_path, "step", keep=1)
+    assert not list(tmp_path.glob(".tmp-*"))

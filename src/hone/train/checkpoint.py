@@ -52,7 +52,7 @@ def save_checkpoint(root: Path, name: str, ckpt: Checkpoint, keep: int | None = 
         _write_synced(tmp / MARKER, json.dumps({"files": files}, indent=1).encode())
         _fsync_dir(tmp)
         if final.exists():  # a leftover of a run that died after this step: replace it whole
-            shutil.rmtree(final)
+            remove_checkpoint(final)
         os.replace(tmp, final)
         _fsync_dir(root)
     except BaseException:
@@ -154,10 +154,22 @@ def rotate(root: Path, kind: str, keep: int) -> None:
     """Delete all but the newest `keep` complete checkpoints of a kind, and leftovers of dead saves."""
     complete = [p for p in checkpoints(root, kind) if (p / MARKER).is_file()]
     for old in complete[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_checkpoint(old)
     for leftover in root.glob(".tmp-*"):
         if not _owned_by_live_process(leftover):
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint directory without ever leaving a half-deleted one under its name.
+
+    It is renamed to a hidden leftover first (one atomic step); a kill during the deletion then leaves
+    only a leftover, which the next `rotate` clears, never a `step-N` whose marker outlived its files.
+    """
+    doomed = path.parent / f".tmp-del-{path.name}-{os.getpid()}"
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def checkpoint_name(kind: str, step: int) -> str:
