@@ -28,7 +28,7 @@ from hone.serve.errors import APIError, error_body
 from hone.serve.metrics import Metrics, MetricsMiddleware
 from hone.serve.pool import ModelPool
 from hone.serve.protocol import AdapterRequest
-from hone.serve.scheduler import Scheduler
+from hone.serve.scheduler import Overloaded, Scheduler
 from hone.serve.security import AuthMiddleware, BodyLimitMiddleware
 
 log = logging.getLogger("hone.serve")
@@ -45,6 +45,16 @@ class ServerState:
     failure: str | None = None
     draining: bool = False
     inflight: int = 0
+
+    def unavailable(self) -> str | None:
+        """Why requests cannot be served now (loading, failed, draining), or None."""
+        if self.draining:
+            return "the server is shutting down; send the request to another replica"
+        if not self.loaded.is_set():
+            return "the server is still loading its models; retry shortly"
+        if self.failure is not None:
+            return f"loading the models failed: {self.failure}"
+        return None
 
     def run(self, fn: Any) -> Any:
         """Await `fn()` run on the compute thread (between decode steps)."""
@@ -111,7 +121,7 @@ class _Gate:
         if scope["type"] != "http" or scope["path"] in PROBES:
             await self.app(scope, receive, send)
             return
-        reason = self._closed()
+        reason = self.state.unavailable()
         if reason is not None:
             response = JSONResponse(
                 error_body(503, reason, code="unavailable"), 503, headers={"Retry-After": "5", "Connection": "close"}
@@ -123,15 +133,6 @@ class _Gate:
             await self.app(scope, receive, send)
         finally:
             self.state.inflight -= 1
-
-    def _closed(self) -> str | None:
-        if self.state.draining:
-            return "the server is shutting down; send the request to another replica"
-        if not self.state.loaded.is_set():
-            return "the server is still loading its models; retry shortly"
-        if self.state.failure is not None:
-            return f"loading the models failed: {self.state.failure}"
-        return None
 
 
 def _routes(app: FastAPI) -> None:
@@ -147,7 +148,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/ready")
     async def ready(request: Request) -> JSONResponse:
         state: ServerState = request.app.state.hone
-        reason = _Gate(app, state)._closed()
+        reason = state.unavailable()
         body = {
             "ready": reason is None,
             "reason": reason,
@@ -177,7 +178,7 @@ def _routes(app: FastAPI) -> None:
             )
         served = await state.run(lambda: state.pool.load_adapter(Path(root), body.name, body.path))
         state.metrics.adapters.set(len(state.pool.models))
-        return {"id": served.name, "object": "model", "loaded": True, "parent": _base_name(state, served)}
+        return {"id": served.name, "object": "model", "loaded": True, "parent": state.pool.parent(served)}
 
     @app.delete("/v1/adapters/{name}")
     async def unload_adapter(name: str, request: Request) -> dict[str, Any]:
@@ -187,14 +188,15 @@ def _routes(app: FastAPI) -> None:
         return {"id": name, "object": "model", "deleted": True}
 
 
-def _base_name(state: ServerState, served: Any) -> str | None:
-    return next((s.name for s in state.pool.models.values() if s.kind == "base" and s.engine is served.engine), None)
-
-
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError) -> JSONResponse:
         return JSONResponse(exc.body(), exc.status, headers=exc.headers)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        message = f"The server is busy ({exc}); retry shortly."
+        return JSONResponse(error_body(429, message, code="overloaded"), 429, headers={"Retry-After": "1"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

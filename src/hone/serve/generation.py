@@ -15,7 +15,7 @@ from starlette.requests import Request
 from hone.serve.engine import Generation
 from hone.serve.errors import APIError
 from hone.serve.pool import Served
-from hone.serve.scheduler import Overloaded, Scheduler
+from hone.serve.scheduler import Scheduler
 
 
 @dataclass
@@ -100,12 +100,7 @@ def start(
         for i in range(params.n)
     ]
     assert served.engine is not None
-    try:
-        scheduler.generate(served.engine, rows)
-    except Overloaded as exc:
-        raise APIError(
-            429, f"The server is busy ({exc}); retry shortly.", code="overloaded", headers={"Retry-After": "1"}
-        ) from None
+    scheduler.generate(served.engine, rows)  # Overloaded becomes 429 in the app's error handler
     return rows
 
 
@@ -126,11 +121,16 @@ async def deltas(
                 yield Delta(i, piece)
             continue
         left -= 1
-        if reason == "unloaded":
-            raise APIError(404, "the model was unloaded before this request started", code="model_not_found")
-        if reason == "error":
-            raise APIError(500, "generation failed on the server; the error is in the server log", code="server_error")
+        raise_for_finish(reason)
         yield Delta(i, text.flush(), "stop" if text.stopped or reason == "cancelled" else reason)
+
+
+def raise_for_finish(reason: str | None) -> None:
+    """The request's error when a row ended without an answer: its adapter was unloaded, or the engine failed."""
+    if reason == "unloaded":
+        raise APIError(404, "the model was unloaded before this request started", code="model_not_found")
+    if reason == "error":
+        raise APIError(500, "generation failed on the server; the error is in the server log", code="server_error")
 
 
 @contextlib.asynccontextmanager

@@ -31,18 +31,26 @@ def state_of(request: Request) -> Any:
     return request.app.state.hone
 
 
+def served_for(request: Request, model: str, kind: str) -> tuple[Any, Served]:
+    """The server state and the model named `model`, which must be a `kind` model to be served on this route."""
+    state = state_of(request)
+    served = state.pool.get(model)
+    if served.kind != kind:
+        raise _wrong_route(served, request.url.path)
+    return state, served
+
+
 @router.get("/v1/models")
 async def models(request: Request) -> dict[str, Any]:
     pool = state_of(request).pool
-    bases = {s.engine: s.name for s in pool.models.values() if s.kind == "base"}
     data = [
         {
             "id": s.name,
             "object": "model",
             "created": s.created,
             "owned_by": "hone",
-            "root": bases.get(s.engine, s.name) if s.engine is not None else s.name,
-            "parent": None if s.kind == "base" else bases.get(s.engine),
+            "root": pool.parent(s) or s.name,
+            "parent": pool.parent(s),
             "task": s.kind,
         }
         for s in pool.models.values()
@@ -70,7 +78,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
     check_prompt(prompt, state.config.limits)
     events: asyncio.Queue = asyncio.Queue()
     rows = start(state.scheduler, served, prompt, params, events)
-    reply = _Reply("chatcmpl", body.model, len(prompt), rows)
+    reply = _Reply("chatcmpl", body.model, rows, params.n)
     if body.stream:
         usage = bool((body.stream_options or {}).get("include_usage"))
         return _sse(request, rows, _chat_chunks(reply, served, rows, events, params, usage))
@@ -130,9 +138,14 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
         check_prompt(prompt, state.config.limits, len(served.tokenizer))
     events: asyncio.Queue = asyncio.Queue()
     rows: list[Generation] = []
-    for k, prompt in enumerate(prompts):
-        rows += start(state.scheduler, served, prompt, params, events, offset=k * params.n)
-    reply = _Reply("cmpl", body.model, sum(len(p) for p in prompts), rows)
+    try:
+        for k, prompt in enumerate(prompts):
+            rows += start(state.scheduler, served, prompt, params, events, offset=k * params.n)
+    except Exception:  # a later prompt refused (queue full): the earlier ones' rows would run for no one
+        for row in rows:
+            row.cancelled.set()
+        raise
+    reply = _Reply("cmpl", body.model, rows, params.n)
     if body.stream:
         usage = bool((body.stream_options or {}).get("include_usage"))
         return _sse(request, rows, _completion_chunks(reply, served, rows, events, params, usage))
@@ -172,10 +185,7 @@ async def _completion_chunks(
 
 @router.post("/v1/embeddings")
 async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
-    state = state_of(request)
-    served = state.pool.get(body.model)
-    if served.kind != "embed":
-        raise _wrong_route(served, "/v1/embeddings")
+    state, served = served_for(request, body.model, "embed")
     if body.dimensions is not None:
         raise APIError(400, "dimensions: this model's vectors have a fixed size; leave it out", param="dimensions")
     texts = [body.input] if isinstance(body.input, str) else body.input
@@ -216,14 +226,7 @@ def _encode_vector(vector: np.ndarray, encoding: str) -> Any:
 
 async def run_call(state: Any, served: Served, operation: str, items: list[Any], fn: Any) -> list[Any]:
     """Run `fn` over `items` on the compute thread, batched with other requests' items for the same model."""
-    from hone.serve.scheduler import Overloaded
-
-    try:
-        future = state.scheduler.call((served.name, operation), fn, items)
-    except Overloaded as exc:
-        raise APIError(
-            429, f"The server is busy ({exc}); retry shortly.", code="overloaded", headers={"Retry-After": "1"}
-        ) from None
+    future = state.scheduler.call((served.name, operation), fn, items)  # Overloaded: 429 in the error handler
     return await asyncio.wrap_future(future)
 
 
@@ -294,17 +297,19 @@ async def _collect(
 class _Reply:
     """Ids, timestamps and usage shared by every body of one response."""
 
-    def __init__(self, prefix: str, model: str, prompt_tokens: int, rows: list[Generation]) -> None:
+    def __init__(self, prefix: str, model: str, rows: list[Generation], n: int) -> None:
         self.id, self.model, self.created = f"{prefix}-{uuid.uuid4().hex[:24]}", model, int(time.time())
-        self.prompt_tokens, self.rows = prompt_tokens, rows
+        self.rows, self.n = rows, n  # each prompt's `n` choices are consecutive rows
 
     def usage(self) -> dict[str, Any]:
+        firsts = self.rows[:: self.n]
+        prompt = sum(len(r.prompt) for r in firsts)
+        cached = sum(r.cached_tokens for r in firsts)
         completion = sum(len(r.tokens) for r in self.rows)
-        cached = sum(r.cached_tokens for r in self.rows[:1])
         return {
-            "prompt_tokens": self.prompt_tokens,
+            "prompt_tokens": prompt,
             "completion_tokens": completion,
-            "total_tokens": self.prompt_tokens + completion,
+            "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": cached},
         }
 

@@ -71,6 +71,12 @@ class ModelPool:
             )
         return served
 
+    def parent(self, served: Served) -> str | None:
+        """The name of the base model an adapter is served on (None for a base, or a model of its own)."""
+        if served.kind == "base" or served.engine is None:
+            return None
+        return next((s.name for s in self.models.values() if s.kind == "base" and s.engine is served.engine), None)
+
     # --- loading -----------------------------------------------------------------------------------
 
     def load_run(self, path: Path, name: str | None = None) -> Served:
@@ -107,7 +113,6 @@ class ModelPool:
     def _load_causal(self, name: str, model_dir: Path, meta: dict[str, Any], task: Any, adapter: dict | None) -> Served:
         from hone.models.resolve import resolve_model
 
-        tokenizer = _tokenizer(model_dir)
         if adapter is not None and adapter.get("peft_type") != "LORA":
             raise APIError(
                 400,
@@ -116,7 +121,8 @@ class ModelPool:
                 code="unsupported_adapter",
             )
         if adapter is None or adapter.get("use_dora"):  # full weights, or DoRA (PEFT cannot mix it per row)
-            return self._own_engine(name, model_dir, task, tokenizer)
+            return self._own_engine(name, model_dir)
+        tokenizer = _tokenizer(model_dir)
         base_dir = resolve_model(meta["base_model"])
         engine = self.engines.get(str(base_dir))
         # PEFT keys modules by adapter name: served names may hold dots, or be a substring of "lora_"
@@ -144,14 +150,14 @@ class ModelPool:
         self.models[base_name] = Served(base_name, "base", None, tokenizer, engine, path=base_dir, base=str(base_dir))
         return engine
 
-    def _own_engine(self, name: str, model_dir: Path, task: Any, tokenizer: Any) -> Served:
+    def _own_engine(self, name: str, model_dir: Path) -> Served:
         from hone.models.load import load_trained
         from hone.tasks import causal
 
         loaded = load_trained(model_dir)
-        engine = CausalEngine(loaded.model, causal.eos_ids(loaded.model, tokenizer), self.cache, self.autocast)
+        engine = CausalEngine(loaded.model, causal.eos_ids(loaded.model, loaded.tokenizer), self.cache, self.autocast)
         self.engines[f"own:{name}"] = engine
-        return Served(name, task.name, task, tokenizer, engine, path=model_dir)
+        return Served(name, loaded.task.name, loaded.task, loaded.tokenizer, engine, path=model_dir)
 
     def _load_encoder(self, name: str, model_dir: Path) -> Served:
         from hone.models.load import load_trained

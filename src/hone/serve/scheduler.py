@@ -3,7 +3,7 @@
 Requests never run torch on the event loop. They become work items here: generations join their base
 model's running batch between decode steps; calls (classify, embed, ...) for the same model and
 operation that arrive within `batch_wait` are run as one batch; `exclusive` work (loading an adapter)
-runs between steps. When more than `max_queue` items wait, `submit` raises `Overloaded` at once, so a
+runs between steps. When more than `max_queue` items wait, `generate` and `call` raise `Overloaded` at once, so a
 client gets 429 in microseconds instead of a timeout.
 """
 

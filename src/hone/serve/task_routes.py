@@ -16,8 +16,8 @@ import numpy as np
 from fastapi import APIRouter, Request
 
 from hone.serve.errors import APIError
-from hone.serve.generation import Params, cancelled_on_disconnect, start
-from hone.serve.openai_routes import _wrong_route, check_inputs, check_prompt, run_call, state_of
+from hone.serve.generation import Params, cancelled_on_disconnect, raise_for_finish, start
+from hone.serve.openai_routes import check_inputs, check_prompt, run_call, served_for
 from hone.serve.pool import Served
 from hone.serve.protocol import ExtractRequest, RerankRequest, TextsRequest
 
@@ -32,17 +32,9 @@ def _texts(body: TextsRequest, limits: Any) -> list[str]:
     return texts
 
 
-def _encoder(request: Request, model: str, kind: str, route: str) -> tuple[Any, Served]:
-    state = state_of(request)
-    served = state.pool.get(model)
-    if served.kind != kind:
-        raise _wrong_route(served, route)
-    return state, served
-
-
 @router.post("/v1/classify")
 async def classify(body: TextsRequest, request: Request) -> dict[str, Any]:
-    state, served = _encoder(request, body.model, "classify", "/v1/classify")
+    state, served = served_for(request, body.model, "classify")
 
     def run(texts: list[str]) -> list[dict[str, Any]]:
         preds, confidence = served.task.predict(served.model, served.tokenizer, texts, 64, state.pool.autocast)
@@ -57,7 +49,7 @@ async def classify(body: TextsRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/v1/ner")
 async def ner(body: TextsRequest, request: Request) -> dict[str, Any]:
-    state, served = _encoder(request, body.model, "ner", "/v1/ner")
+    state, served = served_for(request, body.model, "ner")
     texts = _texts(body, state.config.limits)
 
     def run(batch: list[str]) -> list[dict[str, Any]]:
@@ -76,7 +68,7 @@ async def ner(body: TextsRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/v1/rerank")
 async def rerank(body: RerankRequest, request: Request) -> dict[str, Any]:
-    state, served = _encoder(request, body.model, "rerank", "/v1/rerank")
+    state, served = served_for(request, body.model, "rerank")
     check_inputs(body.documents, state.config.limits)
 
     def run(pairs: list[tuple[str, str]]) -> list[float]:
@@ -102,10 +94,7 @@ async def rerank(body: RerankRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/v1/extract")
 async def extract(body: ExtractRequest, request: Request) -> dict[str, Any]:
-    state = state_of(request)
-    served = state.pool.get(body.model)
-    if served.kind != "extract":
-        raise _wrong_route(served, "/v1/extract")
+    state, served = served_for(request, body.model, "extract")
     texts = _texts(body, state.config.limits)
     task = _task_for(served.task, body)
     program = _program(served, task)
@@ -197,10 +186,7 @@ async def _finished(rows: list[Any], events: asyncio.Queue) -> list[str]:
     while left:
         i, token, reason = await events.get()
         if token is None:
-            if reason == "unloaded":
-                raise APIError(404, "the model was unloaded before this request started", code="model_not_found")
-            if reason == "error":
-                raise APIError(500, "extraction failed on the server; the error is in the server log")
+            raise_for_finish(reason)
             reasons[i] = reason
             left -= 1
     return reasons
