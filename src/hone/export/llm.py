@@ -30,7 +30,7 @@ def export_adapter(run_dir: str | Path, out: str | Path) -> Path:
     """
     out = Path(out)
     model_dir, meta = adapter_model_dir(Path(run_dir), out)
-    with _staging(out) as tmp:
+    with staged(out) as tmp:
         for path in sorted(model_dir.iterdir()):
             if path.is_file() and path.name not in NOT_COPIED:
                 shutil.copy2(path, tmp / path.name)
@@ -60,7 +60,7 @@ def export_merged(
     max_new = min(loaded.task.max_new_tokens, MAX_NEW_TOKENS)
     diff = _verify(model, merged, loaded.tokenizer, ids, tolerance, max_new, out)
     _set_generation_defaults(merged, loaded.tokenizer, loaded.task)
-    with _staging(out) as tmp:
+    with staged(out) as tmp:
         merged.save_pretrained(str(tmp), safe_serialization=True)
         loaded.tokenizer.save_pretrained(str(tmp))
         (tmp / "hone.json").write_text(json.dumps({**meta, "merged": True}, indent=2))
@@ -243,8 +243,9 @@ def _check_target(out: Path) -> None:
 
 
 @contextmanager
-def _staging(out: Path) -> Iterator[Path]:
-    """A temporary folder beside `out`, renamed to `out` when the block succeeds and removed when it fails."""
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary folder beside `out`, its files fsynced and renamed to `out` when the block succeeds, removed
+    when it fails. `out` may be missing, an empty folder or an earlier export (replaced whole); nothing else."""
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -252,7 +253,7 @@ def _staging(out: Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        for path in tmp.iterdir():
+        for path in tmp.rglob("*"):
             if path.is_file():
                 with open(path, "rb") as fh:
                     os.fsync(fh.fileno())

@@ -34,13 +34,13 @@ import re
 import shlex
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hone.export.chat_jinja import chat_template_jinja
+from hone.export.llm import staged
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an adapter name vLLM and URLs take as it is
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM's --max-lora-rank accepts
@@ -107,9 +107,9 @@ def export_vllm(run_dirs: Iterable[str | Path], out: str | Path, base_out: str |
     base = adapters[0].base
     spec = bundle_spec(adapters, _base_location(base, out, base_out))
     if base_out is not None and not _inside(base_out, out):
-        with _staged(base_out) as tmp:
+        with staged(base_out) as tmp:
             _copy_base(base, tmp)
-    with _staged(out) as tmp:
+    with staged(out) as tmp:
         if base_out is not None and _inside(base_out, out):
             _copy_base(base, tmp / spec["base"]["path"])
         _write_bundle(tmp, adapters, spec)
@@ -470,20 +470,3 @@ def _copy_base(base: Path, target: Path) -> None:
         if path.is_file() and path.suffix not in PICKLE_SUFFIXES:
             shutil.copy2(path, target / path.name)
 
-
-@contextmanager
-def _staged(out: Path) -> Iterator[Path]:
-    """A temporary folder beside `out`, renamed to `out` (missing or empty) when the block succeeds, else removed."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        for path in tmp.rglob("*"):
-            if path.is_file():
-                with open(path, "rb") as fh:
-                    os.fsync(fh.fileno())
-        os.replace(tmp, out)  # rename(2) replaces an empty folder too
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -26,7 +26,7 @@ from hone.config.schema import ExtractConfig, ExtractDataConfig, ExtractField
 from hone.data import problems as P
 from hone.data.problems import Problem
 from hone.tasks import causal
-from hone.tasks.chat import prompt_ids, tokenize_segments
+from hone.tasks.chat import tokenize_segments
 from hone.tasks.fields import required_text, type_name
 from hone.tasks.instruct import InstructTask, chat_settings, prompt_baselines, token_check
 from hone.tasks.json_decode import JsonProgram, answer_pieces, read_object
@@ -269,12 +269,6 @@ class ExtractTask(InstructTask):
         """Held-out loss and perplexity of the reference answers (teacher-forced: no generation)."""
         features = replace(self, packing=False).encode(examples, tokenizer)
         return causal.held_out_loss(model, features, causal.pad_id(tokenizer), batch_size, autocast)
-
-    def prompts(self, inputs: Sequence[Any], tokenizer: Any) -> list[list[int]]:
-        template = self.chat_template
-        template.check(tokenizer)
-        room = max(8, self.max_length - self.max_new_tokens)
-        return [prompt_ids(self.as_messages(x), tokenizer, template, room) for x in inputs]
 
     def predict(
         self, model: nn.Module, tokenizer: Any, inputs: Sequence[Any], batch_size: int, autocast: Any = None
