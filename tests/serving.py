@@ -25,7 +25,8 @@ def _train(root: Path, name: str, config: dict[str, Any]) -> Path:
     return hone.train(hone.load_config(config), progress=False).path
 
 
-def chat_run(root: Path, base: Path, name: str, seed: int, steps: int = 3) -> Path:
+def chat_run(root: Path, base: Path, name: str, seed: int, steps: int = 3, method: str = "lora", r: int = 4) -> Path:
+    """An instruct run in root/runs/<name>: `method` (an adapter of rank `r`, alpha 2r), `steps` steps."""
     rng = random.Random(seed)
     rows = [{"prompt": f"say {w} {i}", "completion": f"{w} {w} {name}"} for i, w in enumerate(rng.choices(WORDS, k=40))]
     return _train(
@@ -34,7 +35,7 @@ def chat_run(root: Path, base: Path, name: str, seed: int, steps: int = 3) -> Pa
         {
             "task": "instruct",
             "data": {"train": str(_write(root / f"{name}.jsonl", rows)), "max_length": 64},
-            "model": {"name": str(base), "method": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}},
+            "model": {"name": str(base), "method": method, "lora": {"r": r, "alpha": 2 * r, "dropout": 0.0}},
             "seed": seed,
             "train": {"max_steps": steps, "batch_size": 8, "lr": 2e-2, "precision": "fp32", "patience": None},
             "generate": {"max_new_tokens": 8},

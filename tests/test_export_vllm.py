@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-import hone
+import serving
 from hone.api import export_vllm
 from hone.cli import app
 from hone.export.chat_jinja import chat_template_jinja
@@ -31,26 +30,10 @@ from hone.export.vllm import (
 from hone.tasks.chat import Template, prompt_ids
 from tiny import CHATML, write_tiny_causal
 
-WORDS = "red blue green cat dog sun moon".split()
-
 
 def _run(root: Path, model: Path, name: str, method: str = "lora", r: int = 4) -> Path:
     """A tiny instruct run trained for two steps: an adapter of rank `r` (alpha 2r) in runs/<name>."""
-    rng = random.Random(0)
-    rows = [{"prompt": f"say {w} {i}", "completion": f"{w} {w}"} for i, w in enumerate(rng.choices(WORDS, k=24))]
-    data = root / "say.jsonl"
-    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    config = {
-        "task": "instruct",
-        "name": name,
-        "runs_dir": str(root / "runs"),
-        "data": {"train": str(data), "max_length": 64},
-        "model": {"name": str(model), "method": method, "lora": {"r": r, "alpha": 2 * r, "dropout": 0.0}},
-        "train": {"max_steps": 2, "batch_size": 8, "lr": 1e-2, "precision": "fp32", "patience": None},
-        "generate": {"max_new_tokens": 8},
-        "eval": {"batch_size": 8},
-    }
-    return hone.train(hone.load_config(config), progress=False).path
+    return serving.chat_run(root, model, name, seed=0, steps=2, method=method, r=r)
 
 
 @pytest.fixture(scope="module")
