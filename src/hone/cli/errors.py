@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import typer
 from rich.console import Console
@@ -15,12 +15,19 @@ EXIT_USAGE = 2  # bad config or arguments
 
 
 @contextmanager
-def friendly_errors() -> Iterator[None]:
+def friendly_errors(stop_on_signal: bool = True) -> Iterator[None]:
+    """Expected failures become a message and an exit code. With `stop_on_signal`, SIGTERM/SIGINT stop the
+    command cleanly (hone.train.signals) and exit with 128 + the signal; the server drains on its own instead."""
     from hone.config import ConfigError
     from hone.data.problems import DataError
+    from hone.train.signals import Stopped, graceful_stop
 
     try:
-        yield
+        with graceful_stop(interrupt=True) if stop_on_signal else nullcontext():
+            yield
+    except Stopped as exc:
+        console.print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
     except (ConfigError, typer.BadParameter) as exc:
         _fail(str(exc), EXIT_USAGE)
     except DataError as exc:
@@ -37,8 +44,17 @@ def _is_expected(exc: Exception) -> bool:
     from hone.models.resolve import ModelNotFound
     from hone.train.checkpoint import CheckpointError
     from hone.train.loop import NonFiniteError
+    from hone.train.trainer import OutOfMemory
 
-    expected = (ModelNotFound, CheckpointError, NonFiniteError, FileNotFoundError, FileExistsError, PermissionError)
+    expected = (
+        ModelNotFound,
+        CheckpointError,
+        NonFiniteError,
+        OutOfMemory,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+    )
     return isinstance(exc, expected) or (
         isinstance(exc, (RuntimeError, ValueError)) and type(exc) in (RuntimeError, ValueError)
     )

@@ -109,14 +109,9 @@ def train(
 ) -> None:
     """Fine-tune the model (full, freeze or LoRA); Ctrl-C or SIGTERM checkpoints and exits cleanly."""
     from hone import api
-    from hone.train.signals import Stopped
 
-    try:
-        with friendly_errors():
-            run = api.train(api.config_of(config, set_ or []), resume=resume)
-    except Stopped as exc:
-        out.print(f"[yellow]{exc}[/]")
-        raise typer.Exit(exc.exit_code) from None
+    with friendly_errors():
+        run = api.train(api.config_of(config, set_ or []), resume=resume)
     out.print(f"model written to {run.dir.model}")
 
 

@@ -13,10 +13,8 @@ from typing import Any
 
 from torch import nn
 
-from hone.models.resolve import quiet_transformers, resolve_model
+from hone.models.resolve import PICKLE_SUFFIXES, quiet_transformers, resolve_model
 from hone.tasks import task_from_description
-
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 @dataclass
@@ -38,6 +36,8 @@ def load_trained(model_dir: Path) -> LoadedModel:
             f"{model_dir}: no hone.json; this is not a model written by `hone train` (train the run first)"
         )
     refuse_pickles(model_dir)
+    for weights in model_dir.glob("*.safetensors"):
+        check_safetensors(weights)
     meta = json.loads(meta_path.read_text())
     task = task_from_description(meta)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -59,3 +59,17 @@ def refuse_pickles(directory: Path) -> None:
             f"{directory} holds pickle files {found}; hone loads safetensors only, because loading a pickle "
             "executes code from the file. Convert them to safetensors with a tool you trust, then remove them."
         )
+
+
+def check_safetensors(path: Path) -> None:
+    """Read the header only: a truncated or garbled weights file is a clear error, not a crash mid-load."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            list(fh.keys())
+    except Exception as exc:  # safetensors raises its own error types for every kind of bad file
+        raise ValueError(
+            f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc}); it is damaged or was not "
+            "written by hone: restore it, or train the run again"
+        ) from None

@@ -16,6 +16,9 @@ BUNDLED_GGUF: dict[str, tuple[str, str, str]] = {
 }
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
 class ModelNotFound(FileNotFoundError):
     """The model name is neither bundled, a directory, nor in the local cache."""
 
@@ -40,15 +43,28 @@ def resolve_model(name: str) -> Path:
             raise ModelNotFound(
                 f"{path} is a directory without config.json; point model.name at a Hugging Face model folder"
             )
-        return path.resolve()
+        return refuse_pickle_weights(path.resolve())
     cached = _from_hub_cache(name)
     if cached is not None:
-        return cached
+        return refuse_pickle_weights(cached)
     raise ModelNotFound(
         f"model {name!r} is not bundled ({', '.join([*BUNDLED, *BUNDLED_GGUF])}), not a local directory and not in "
         "the local Hugging Face cache; hone does not download models: copy the model folder here and set "
         "model.name to its path"
     )
+
+
+def refuse_pickle_weights(path: Path) -> Path:
+    """A base model folder whose weights exist only as pickles is refused: loading one runs code from the file.
+    Beside safetensors weights a pickle is never read (the Hugging Face loaders take safetensors first)."""
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles and not any(path.glob("*.safetensors")):
+        raise PermissionError(
+            f"{path} holds its weights only as pickle files {pickles}; hone loads safetensors only, because "
+            "unpickling a file runs code from it. Convert them with a tool you trust (transformers: "
+            "`model.save_pretrained(dir, safe_serialization=True)`), or use a folder with model.safetensors"
+        )
+    return path
 
 
 def _bundled(name: str) -> Path:

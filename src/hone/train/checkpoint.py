@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from hone.models.resolve import PICKLE_SUFFIXES
 
 MARKER = "COMPLETE"
 _NAME = re.compile(r"^(step|best)-(\d{8})$")
@@ -41,7 +44,12 @@ class Checkpoint:
 
 
 def save_checkpoint(root: Path, name: str, ckpt: Checkpoint, keep: int | None = None) -> Path:
-    """Write `ckpt` as `root/name` (`step-N` or `best-N`) atomically; then keep the newest `keep` of its kind."""
+    """Write `ckpt` as `root/name` (`step-N` or `best-N`) atomically; then keep the newest `keep` of its kind.
+
+    Non-finite weights are refused before anything is written. A write error (a full disk, a quota)
+    leaves the earlier checkpoints as they were and raises CheckpointError saying so.
+    """
+    _refuse_non_finite(ckpt.weights, name)
     root.mkdir(parents=True, exist_ok=True)
     final = root / name
     tmp = root / f".tmp-{name}-{os.getpid()}"
@@ -55,12 +63,35 @@ def save_checkpoint(root: Path, name: str, ckpt: Checkpoint, keep: int | None = 
             remove_checkpoint(final)
         os.replace(tmp, final)
         _fsync_dir(root)
+    except (OSError, SafetensorError) as exc:  # safetensors reports its own I/O errors (a full disk) as these
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(_write_failure(root, name, exc)) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if keep is not None:
         rotate(root, name.split("-")[0], keep)
     return final
+
+
+def _refuse_non_finite(weights: dict[str, torch.Tensor], name: str) -> None:
+    bad = [key for key, tensor in weights.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise CheckpointError(
+            f"{name}: not saved, {len(bad)} weight tensor(s) hold NaN or infinity ({', '.join(bad[:3])}); "
+            "training diverged: lower train.lr or raise train.warmup_ratio, then resume from the last checkpoint"
+        )
+
+
+def _write_failure(root: Path, name: str, exc: Exception) -> str:
+    previous = latest_checkpoint(root, name.split("-")[0])
+    kept = f"the previous checkpoint {previous.name} is intact" if previous else "no earlier checkpoint exists"
+    reason = f"{exc.strerror} (errno {exc.errno})" if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (
+        f"could not write checkpoint {root / name}: {reason}; nothing was "
+        f"half-written and {kept}. Free disk space under {root} (or lower train.keep_checkpoints), then "
+        "continue with `hone train --resume`"
+    )
 
 
 def _write_parts(directory: Path, ckpt: Checkpoint) -> dict[str, str]:
@@ -105,20 +136,31 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 def load_checkpoint(path: Path) -> Checkpoint:
     """Load a checkpoint after verifying its marker and every file's checksum."""
     verify(path)
-    optimizer = None
-    if (path / "optimizer.safetensors").is_file():
-        meta = json.loads((path / "optimizer.json").read_text())
-        optimizer = _unflatten_optimizer(load_file(str(path / "optimizer.safetensors")), meta)
-    return Checkpoint(
-        weights=load_file(str(path / "model.safetensors")),
-        optimizer=optimizer,
-        state=json.loads((path / "state.json").read_text()),
-        rng=load_file(str(path / "rng.safetensors")),
-    )
+    try:
+        optimizer = None
+        if (path / "optimizer.safetensors").is_file():
+            meta = json.loads((path / "optimizer.json").read_text())
+            optimizer = _unflatten_optimizer(load_file(str(path / "optimizer.safetensors")), meta)
+        return Checkpoint(
+            weights=load_file(str(path / "model.safetensors")),
+            optimizer=optimizer,
+            state=json.loads((path / "state.json").read_text()),
+            rng=load_file(str(path / "rng.safetensors")),
+        )
+    except Exception as exc:  # safetensors and json raise their own types for every kind of malformed file
+        raise CheckpointError(
+            f"{path}: its files match their checksums but do not parse ({type(exc).__name__}: {exc}); "
+            "it was written by something other than hone, so it is not loaded"
+        ) from None
 
 
 def verify(path: Path) -> None:
     """Raise CheckpointError unless `path` is complete and every file matches its checksum."""
+    if pickles := sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES):
+        raise CheckpointError(
+            f"{path} holds pickle files {pickles}; hone never writes them and never loads them (unpickling runs "
+            "code from the file), so this checkpoint is not trusted"
+        )
     marker = path / MARKER
     if not marker.is_file():
         raise CheckpointError(f"{path}: no {MARKER} marker; the save was interrupted, so it is ignored")

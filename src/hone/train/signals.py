@@ -1,4 +1,12 @@
-"""Graceful stop: the first SIGTERM/SIGINT asks the loop to checkpoint and exit; a second stops at once."""
+"""Graceful stop: the first SIGTERM/SIGINT stops at the next safe point; a second stops at once.
+
+A command wraps its whole life in `graceful_stop(interrupt=True)`. Phases that only write files
+atomically (reading and checking data, mining, evaluation) are stopped at once by the first signal:
+`Stopped` is raised where the program is, and nothing half-written can be left. The training loop
+and every save run inside `stop.deferred()`: there the signal only sets the flag, the loop finishes
+its step, writes a complete checkpoint and raises `Stopped` itself, and a save in progress always
+completes. Either way the exit code is 128 + the signal number, never a crash's 1.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +17,27 @@ from types import FrameType
 
 
 class Stopped(Exception):
-    """Training stopped on request after saving a complete checkpoint."""
+    """The command stopped on request; `checkpoint` is the newest complete one (None: nothing trained yet)."""
 
-    def __init__(self, signum: int, checkpoint: str) -> None:
+    def __init__(self, signum: int, checkpoint: str | None = None, detail: str = "") -> None:
         self.signum = signum
         self.exit_code = 128 + signum  # the shell's convention, so a stop never reads as a crash (1)
-        super().__init__(
-            f"stopped by {signal.Signals(signum).name}; resume with `hone train --resume` from {checkpoint}"
+        self.checkpoint = checkpoint
+        where = (
+            f"resume with `hone train --resume` from {checkpoint}"
+            if checkpoint
+            else "nothing was half-written; run the command again"
         )
+        super().__init__(f"stopped by {signal.Signals(signum).name}{detail}; {where}")
 
 
 class StopFlag:
-    def __init__(self) -> None:
+    """Set by the first signal. While `deferring`, a signal waits for the code to poll the flag."""
+
+    def __init__(self, interrupt: bool = False) -> None:
         self.signum: int | None = None
+        self.interrupt = interrupt
+        self.deferring = 0
 
     def __bool__(self) -> bool:
         return self.signum is not None
@@ -29,26 +45,52 @@ class StopFlag:
     def request(self, signum: int = signal.SIGTERM) -> None:
         self.signum = signum
 
+    @contextmanager
+    def deferred(self) -> Iterator[StopFlag]:
+        """A block that must not be cut short (a training step, a save): signals only set the flag."""
+        self.deferring += 1
+        try:
+            yield self
+        finally:
+            self.deferring -= 1
+        if self and self.interrupt and not self.deferring:  # a signal came in the block: stop now it is done
+            raise Stopped(self.signum or signal.SIGTERM)
+
+
+_active: StopFlag | None = None
+WATCHED = (signal.SIGTERM, signal.SIGINT)
+
 
 @contextmanager
-def graceful_stop() -> Iterator[StopFlag]:
-    """Install handlers for the block; restore the previous ones afterwards."""
-    flag = StopFlag()
-    watched = (signal.SIGTERM, signal.SIGINT)
+def graceful_stop(interrupt: bool = False) -> Iterator[StopFlag]:
+    """Install the handlers for the block (the flag of an enclosing block is reused); restore them after.
+
+    `interrupt`: outside `deferred()` blocks the first signal raises `Stopped` at once. Without it,
+    every signal only sets the flag (the caller polls it).
+    """
+    global _active
+    if _active is not None:
+        yield _active
+        return
+    flag = StopFlag(interrupt)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if flag:  # second signal: the user means it
             signal.signal(signum, signal.SIG_DFL)
             signal.raise_signal(signum)
         flag.request(signum)
+        if flag.interrupt and not flag.deferring:
+            raise Stopped(signum)
 
     try:
-        previous = {s: signal.signal(s, handler) for s in watched}
+        previous = {s: signal.signal(s, handler) for s in WATCHED}
     except ValueError:  # not the main thread: signals cannot be caught here, run without
         yield flag
         return
+    _active = flag
     try:
         yield flag
     finally:
+        _active = None
         for s, old in previous.items():
             signal.signal(s, old)

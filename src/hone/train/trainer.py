@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,9 +97,48 @@ def fit(
         raise FileExistsError(
             f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name"
         )
-    with graceful_stop() as stop, TrainProgress(session.total_steps, session.pos.step, enabled=progress) as bar:
+    bar = TrainProgress(session.total_steps, session.pos.step, enabled=progress)
+    with graceful_stop() as stop, stop.deferred(), bar, out_of_memory_explained(session):
         stopped_early = _run(session, stop, bar, on_step)
-    return _finish(session, stopped_early)
+        result = _finish(session, stopped_early)
+        if stop:  # the signal came during the final save, which completed first
+            raise Stopped(stop.signum or 15, str(ck.latest_checkpoint(run.checkpoints)), " after the final save")
+    return result
+
+
+class OutOfMemory(RuntimeError):
+    """A step needed more memory than the device has; the message says what this run needs and what to lower."""
+
+
+@contextmanager
+def out_of_memory_explained(s: Session) -> Iterator[None]:
+    """Turn the allocator's out-of-memory error (CUDA's or the CPU's) into OutOfMemory with the run's sizes."""
+    try:
+        yield
+    except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError; the CPU allocator raises a plain one
+        text = str(exc)
+        if not (isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text):
+            raise
+        raise OutOfMemory(_oom_message(s, text.splitlines()[0] if text else type(exc).__name__)) from None
+
+
+def _oom_message(s: Session, reason: str) -> str:
+    model = s.accelerator.unwrap_model(s.model)
+    params = list(model.parameters())
+    weights = sum(p.numel() * p.element_size() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    gib = 1024**3
+    need = weights + trainable * (4 + 8)  # fp32 gradients, AdamW's two moments
+    tc, latest = s.config.train, ck.latest_checkpoint(s.run.checkpoints)
+    return (
+        f"out of memory at step {s.pos.step + 1} ({reason[:200]}). This run holds {weights / gib:.2f} GiB of weights; "
+        f"with {trainable / 1e6:.1f}M trainable parameters it needs about {need / gib:.2f} GiB before activations "
+        f"(weights, gradients, optimizer state), plus activations that grow with train.batch_size "
+        f"({tc.batch_size}) x data.max_length ({s.config.data.max_length}). Lower train.batch_size and raise "
+        f"train.grad_accum to keep the effective batch, lower data.max_length, or train fewer weights "
+        f"(model.method: lora). "
+        + (f"The checkpoint {latest.name} is intact." if latest else "No checkpoint was written yet.")
+    )
 
 
 def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], dev: Sequence[Any]) -> Session:
@@ -272,7 +313,9 @@ def _truncate_metrics(path: Path, step: int) -> None:
     if not path.exists():
         return
     kept = [line for line in path.read_text().splitlines() if (_logged_step(line) or step + 1) <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
 
 
 def _logged_step(line: str) -> int | None:
