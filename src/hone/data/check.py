@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,23 +135,35 @@ def _data_files(data: DataFiles) -> dict[str, Path | None]:
     return {"train": data.train, "test": data.test, "dev": data.dev}
 
 
+def check_rows(path: Path, data: DataFiles, spec: TaskSpec) -> Iterator[tuple[Any | None, list[Problem]]]:
+    """Per data row of `path`: (its example, or None when unusable; the row's problems, errors and warnings).
+
+    This is the streaming part of `check_data`: it holds one row at a time, so its memory does not grow
+    with the file (tests/test_data_corpus.py measures it). `check_data` then keeps every usable example,
+    which the dataset-wide checks and the splits need.
+    """
+    for item in read_rows(path, data.format):
+        if isinstance(item, Problem):
+            yield None, [item]
+            continue
+        parsed = spec.parse(item.data, data, item.source, item.line)
+        if isinstance(parsed, list):
+            yield None, parsed
+        else:
+            yield parsed, spec.example_warnings(parsed)
+
+
 def _read_examples(
     name: str, path: Path, data: DataFiles, spec: TaskSpec, problems: list[Problem]
 ) -> tuple[list[TextExample], dict[str, Any]]:
     """Usable examples of one file; its bad rows are appended to `problems`."""
     rows = 0
     examples: list[TextExample] = []
-    for item in read_rows(path, data.format):
+    for example, found in check_rows(path, data, spec):
         rows += 1
-        if isinstance(item, Problem):
-            problems.append(item)
-            continue
-        parsed = spec.parse(item.data, data, item.source, item.line)
-        if isinstance(parsed, list):
-            problems.extend(parsed)
-        else:
-            examples.append(parsed)
-            problems.extend(spec.example_warnings(parsed))
+        problems.extend(found)
+        if example is not None:
+            examples.append(example)
     return examples, {"split": name, "rows": rows, "usable": len(examples)}
 
 

@@ -1,8 +1,10 @@
 """Stream data rows from JSONL, CSV/TSV, CoNLL or plain-text files, each with the line a user sees in an editor.
 
 `read_rows` yields one item per data row: a `Record` holding the row as a dict, or a `Problem`
-saying why the row cannot be read (bad JSON, a non-object row, NaN or duplicate keys, bytes that
-are not UTF-8, a CSV row with the wrong number of fields, an unterminated quote). Files are read
+saying why the row cannot be read (bad JSON, a non-object row, NaN, Infinity, numbers too large
+for a float or duplicate keys, bytes that are not UTF-8, NUL bytes, a byte-order mark in the
+middle of a file, a CSV row with the wrong number of fields, a repeated CSV header, an
+unterminated quote). Files are read
 line by line in binary and each line is decoded here, so a bad byte costs one row, not the file,
 and memory stays bounded by the longest row. Line numbers are 1-based and count `\\n`; a CSV row
 that spans lines (a quoted field holding newlines) is reported at the line where it starts. A
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ _BOM = b"\xef\xbb\xbf"
 # A \uD800-\uDFFF escape; valid pairs are joined by the JSON decoder, so any left are lone halves.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NUL = b"\x00"
 # The csv module refuses fields over 128 KiB by default; a long document is still a valid row.
 _CSV_FIELD_LIMIT = 2**31 - 1
 
@@ -116,12 +120,16 @@ def _lines(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
 
 
 def _parse_json_line(raw: bytes, source: str, line: int) -> Record | Problem:
+    if (bad := _byte_problem(raw, source, line)) is not None:
+        return bad
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return _encoding_problem(exc, source, line)
     try:
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        value = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+        )
     except _NonStandard as exc:
         return Problem(P.NON_STANDARD_JSON, str(exc), source, line)
     except RecursionError:
@@ -137,6 +145,17 @@ def _parse_json_line(raw: bytes, source: str, line: int) -> Record | Problem:
 
 def _reject_constant(name: str) -> Any:
     raise _NonStandard(f"{name} is not standard JSON and most tools reject it; write null or a number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # Python reads 1e999 as inf, which no JSON writer can write back
+        shown = text if len(text) <= 24 else text[:20] + "..."
+        raise _NonStandard(
+            f"the number {shown} is too large for a 64-bit float and would read as infinity; write a "
+            "smaller number, or a string if it is an identifier"
+        )
+    return value
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -155,12 +174,23 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _json_message(exc: ValueError, text: str, line: int) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        message = f"not valid JSON at column {exc.colno}: {exc.msg}"
+        message = f"not valid JSON at column {exc.colno}: {exc.msg}{_decode_hint(exc)}"
     else:
         message = f"not valid JSON: {exc}"
     if line == 1 and text.lstrip().startswith("["):
         message += "; " + _ARRAY_HINT
     return message + "; each line must hold one complete JSON object"
+
+
+def _decode_hint(exc: json.JSONDecodeError) -> str:
+    """What the decoder's terse message means for a row, when it is not obvious."""
+    if exc.msg.startswith("Invalid control character"):
+        return f" {exc.doc[exc.pos]!r} inside a string; escape it (\\t, \\n, \\r) or remove it"
+    if exc.msg == "Extra data" and "\r" in exc.doc:
+        return " (rows separated by a bare carriage return, old Mac line endings? convert them to \\n)"
+    if exc.msg == "Extra data":
+        return " (more than one JSON value on the line, or text after the object)"
+    return ""
 
 
 _ARRAY_HINT = "a file holding one JSON array is not JSON Lines; convert it with `jq -c '.[]'`"
@@ -200,6 +230,23 @@ def _surrogate_message(text: str) -> str:
     )
 
 
+def _byte_problem(raw: bytes, source: str, line: int) -> Problem | None:
+    """A BOM opening a line after the first (files concatenated), or a NUL byte (UTF-16 or binary data)."""
+    if raw.startswith(_BOM):
+        message = (
+            f"line {line} starts with a UTF-8 byte-order mark (EF BB BF), which only a file's first line may hold; "
+            "files were probably concatenated: remove it (and any repeated CSV header)"
+        )
+        return Problem(P.ENCODING, message, source, line)
+    if _NUL in raw:
+        message = (
+            f"a NUL byte (0x00) at byte {raw.index(_NUL) + 1} of the line: the file is probably UTF-16 or holds "
+            "binary data; re-save it as UTF-8 text (e.g. `iconv -f utf-16 -t utf-8`) or remove the byte"
+        )
+        return Problem(P.ENCODING, message, source, line)
+    return None
+
+
 def _encoding_problem(exc: UnicodeDecodeError, source: str, line: int) -> Problem:
     bad = exc.object[exc.start : exc.end]
     return Problem(
@@ -226,8 +273,11 @@ class _LineFeed:
     def __iter__(self) -> Iterator[str]:
         for raw in self._f:
             self.count += 1
-            if self.count == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
+            if self.count == 1:
+                raw = raw.removeprefix(_BOM)  # a BOM is allowed here, and only here
+            if (bad := _byte_problem(raw, self.source, self.count)) is not None:
+                self.bad[self.count] = bad
+                raw = raw.removeprefix(_BOM)  # reported; the rest of the row still parses
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -296,6 +346,11 @@ def _csv_message(exc: csv.Error, start: int, end: int) -> str:
             f"unterminated quote: a quoted field opened on line {start} is never closed and runs "
             f'to the end of the file (line {end}); close the quote or escape it as ""'
         )
+    if "new-line character seen in unquoted field" in str(exc):
+        return (
+            "a bare carriage return (\\r) inside an unquoted field (old Mac line endings?); quote the field or "
+            "convert the line endings to \\n"
+        )
     return f"cannot parse the row: {exc}; quote fields that hold the delimiter, quotes or newlines"
 
 
@@ -325,6 +380,9 @@ _TOO_FEW = "fill in the missing fields (an empty field still needs its delimiter
 def _csv_item(row: list[str] | Problem, header: list[str], source: str, line: int) -> Record | Problem:
     if isinstance(row, Problem):
         return row
+    if [value.strip() for value in row] == header:
+        message = "the row repeats the header (files concatenated?); remove it"
+        return Problem(P.CSV_ERROR, message, source, line)
     if len(row) != len(header):
         return Problem(
             P.CSV_ERROR,

@@ -105,7 +105,7 @@ def to_type(text: str, kind: str) -> Any:
         return int(stripped) if _INTEGER.fullmatch(stripped) else float(stripped)
     if kind == "boolean" and stripped.lower() in _BOOLEAN:
         return _BOOLEAN[stripped.lower()]
-    raise ValueError(f"{text!r} is not a {kind}")
+    raise ValueError(f"{text!r} is not {'an' if kind == 'integer' else 'a'} {kind}")
 
 
 # --- the example contract -----------------------------------------------------------------------------------
