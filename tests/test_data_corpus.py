@@ -32,6 +32,7 @@ from hone.data.problems import Problem
 from hone.data.read import read_rows
 from hone.tasks import ner_schema as N
 from hone.tasks.extract import to_type
+from scorecard import record
 
 SEED = 20240610
 BOM = b"\xef\xbb\xbf"
@@ -819,7 +820,11 @@ def test_corpus_is_large_and_varied(tmp_path: Path) -> None:
         P.NEAR_DUPLICATE, P.CONFLICTING_LABELS, P.LEAKAGE, N.BAD_SPAN, N.OVERLAPPING_SPANS, N.BROKEN_TAGS,
         N.SPAN_WHITESPACE, N.MISALIGNED_SPAN,
     }  # fmt: skip
-    print(f"corpus: {len(defects)} defects ({len(jsonl)} JSONL) of {len(kinds)} kinds in {len(categories)} categories")
+    record(
+        10,
+        f"corpus: {len(defects)} defects ({len(jsonl)} JSONL, {len(defects) - len(jsonl)} CSV/TSV) of {len(kinds)} "
+        f"kinds in {len(categories)} categories, each at its line; 0 false positives",
+    )
 
 
 @pytest.mark.parametrize(
@@ -965,7 +970,7 @@ def assert_flat(small: Pass, large: Pass) -> None:
     )
     assert large.growth_mb < 0.05 * large.size_mb, figures  # no copy of the rows is kept
     assert large.growth_mb < small.growth_mb * 1.5 + 8, figures  # not size-ratio times more memory
-    print(figures)
+    record(10, figures)
 
 
 def test_row_pass_memory_is_flat(tmp_path: Path) -> None:

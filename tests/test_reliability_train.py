@@ -22,6 +22,7 @@ import yaml
 import hone
 from hone.runs.registry import Registry
 from hone.train import checkpoint as ck
+from scorecard import record
 
 FAULTS = Path(__file__).with_name("faults.py")
 STOPPED = 128 + signal.SIGTERM
@@ -62,6 +63,7 @@ def test_sigterm_while_preparing_data_stops_before_anything_is_written(tmp_path:
     assert not ck.checkpoints(run_dir / "checkpoints") and not (run_dir / "model").exists()
     assert _status(tmp_path) is None  # the run had not started: no row claims it is running
     assert not _strays(run_dir)
+    record(4, "data prep: exit 143, nothing written, no run row")
 
 
 def test_sigterm_while_training_checkpoints_then_resume_finishes(tmp_path: Path, config_dict: dict) -> None:
@@ -76,6 +78,7 @@ def test_sigterm_while_training_checkpoints_then_resume_finishes(tmp_path: Path,
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
     assert ck.latest_checkpoint(run_dir / "checkpoints").name == "step-00000006"
     assert _status(tmp_path) == "finished" and not _strays(run_dir)
+    record(4, "training: exit 143 with step-3 complete; --resume finished at step 6")
 
 
 def test_sigterm_during_a_checkpoint_save_lets_it_complete(tmp_path: Path, config_dict: dict) -> None:
@@ -88,6 +91,7 @@ def test_sigterm_during_a_checkpoint_save_lets_it_complete(tmp_path: Path, confi
     for path in ck.checkpoints(checkpoints):
         ck.verify(path)
     assert "step-00000004" in done.stderr and not _strays(tmp_path / "runs" / "t")
+    record(4, "inside a save: the save completed, then exit 143")
 
 
 def test_a_second_signal_during_a_save_stops_at_once_and_the_previous_checkpoint_stays(
@@ -104,6 +108,7 @@ def test_a_second_signal_during_a_save_stops_at_once_and_the_previous_checkpoint
     resumed = subprocess.run([sys.executable, "-m", "hone", "train", str(config), "--resume"], capture_output=True)
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
     assert not list(checkpoints.glob(".tmp-*")), "the next save clears what the killed one left"
+    record(4, "second signal inside a save: killed at once (-15), step-2 loads, resume finished")
 
 
 def test_sigterm_during_the_final_save_leaves_a_complete_model(tmp_path: Path, config_dict: dict) -> None:
@@ -114,6 +119,7 @@ def test_sigterm_during_the_final_save_leaves_a_complete_model(tmp_path: Path, c
     run = hone.Run(tmp_path / "runs" / "t")
     assert len(run.predict(["my invoice is wrong"])) == 1  # the model directory is whole and loads
     assert not _strays(run.path)
+    record(4, "final save: completed and loads, then exit 143")
 
 
 def test_sigterm_during_evaluation_writes_no_partial_result(tmp_path: Path, config_dict: dict) -> None:
@@ -122,6 +128,7 @@ def test_sigterm_during_evaluation_writes_no_partial_result(tmp_path: Path, conf
     done = _hone_with_fault({"at": "hone.evaluate.report_data.build_eval", "fault": "sigterm"}, "eval", str(run.path))
     assert done.returncode == STOPPED, done.stdout + done.stderr
     assert not (run.path / "eval.json").exists() and not _strays(run.path)
+    record(4, "evaluation: exit 143, no eval.json and no temporary file")
 
 
 def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(
@@ -140,6 +147,8 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(
     assert [p.name for p in ck.checkpoints(checkpoints)] == ["step-00000002"]
     ck.load_checkpoint(checkpoints / "step-00000002")
     assert not list(checkpoints.glob(".tmp-*")) and _status(tmp_path) == "failed"
+    record(5, f"writes past {limit} bytes refused by the kernel (EFBIG) in the second save: exit 1, the message "
+              "names the intact step-00000002, which loads; no temporary folder left")
 
 
 def test_out_of_memory_mid_step_names_the_sizes_and_the_settings(
@@ -167,6 +176,8 @@ def test_out_of_memory_mid_step_names_the_sizes_and_the_settings(
     assert "data.max_length (32)" in message and "step-00000002 is intact" in message
     assert [r.status for r in hone.runs(cfg.runs_dir)] == ["failed"]
     ck.load_checkpoint(ck.latest_checkpoint(cfg.runs_dir / "t" / "checkpoints"))
+    record(8, "a real CPU allocator refusal at step 3: OutOfMemory naming weights/optimizer GiB, train.batch_size, "
+              "data.max_length and model.method; step-2 loads")
 
 
 class Planted:

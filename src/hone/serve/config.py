@@ -43,7 +43,12 @@ class ServeConfig(Section):
     backend: Literal["torch", "vllm"] = Field("torch", description="`vllm` needs vLLM and a CUDA GPU.")
     max_batch: int = Field(16, gt=0, description="Most sequences decoded together on one base model.")
     batch_wait_ms: float = Field(5.0, ge=0, description="How long a lone request waits for others to batch with.")
-    max_queue: int = Field(64, gt=0, description="Requests waiting beyond this get 429 with Retry-After.")
+    max_queue: int = Field(
+        64,
+        gt=0,
+        description="Requests waiting beyond this get 429 with Retry-After, as do requests beyond this plus "
+        "max_batch per base model in flight.",
+    )
     prefix_cache_mb: float = Field(256.0, ge=0, description="Memory for cached prompt KV states (0: off).")
     drain_timeout_s: float = Field(30.0, ge=0, description="After SIGTERM, how long in-flight requests may finish.")
     limits: ServeLimits = Field(default_factory=ServeLimits, description="Per-request limits.")

@@ -23,6 +23,9 @@ from torch.nn import functional as F
 from hone.serve.cache import KV, PrefixCache
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+# Below this a temperature is 0 once cast to float32 (and dividing by it gives inf/nan): decode greedily.
+GREEDY_BELOW = torch.finfo(torch.float32).tiny
+SEEDS = 2**64  # torch.Generator takes seeds in [0, 2**64); any int a client sends is folded into that range
 
 
 def _noop(*_: Any) -> None:
@@ -55,11 +58,11 @@ class Generation:
     _generator: torch.Generator | None = None
 
     def sampler(self) -> torch.Generator | None:
-        if self.temperature <= 0:
+        if self.temperature < GREEDY_BELOW:
             return None
         if self._generator is None:
             self._generator = torch.Generator()
-            self._generator.manual_seed(self.seed if self.seed is not None else torch.seed())
+            self._generator.manual_seed(self.seed % SEEDS if self.seed is not None else torch.seed())
         return self._generator
 
 
@@ -193,9 +196,10 @@ class CausalEngine:
         scores = logits.float().unsqueeze(0)
         if g.constraint is not None:
             scores = g.constraint(torch.tensor([g.prompt + g.tokens]), scores)
-        if g.temperature <= 0:
+        if g.temperature < GREEDY_BELOW:
             return int(scores.argmax())
-        probs = torch.softmax(scores[0] / g.temperature, dim=-1)
+        # shifted so the best score is 0: a tiny temperature sends the others to -inf, never to nan
+        probs = torch.softmax((scores[0] - scores.max()) / g.temperature, dim=-1)
         if g.top_p < 1.0:
             probs = _top_p(probs, g.top_p)
         return int(torch.multinomial(probs.cpu(), 1, generator=g.sampler()))
@@ -255,6 +259,7 @@ def _left_pad(t: torch.Tensor, width: int) -> torch.Tensor:
 def _top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     ordered, order = probs.sort(descending=True)
     keep = ordered.cumsum(0) - ordered < top_p  # the smallest set whose mass reaches top_p
+    keep[0] = True  # the most likely token always stays, however small top_p is (or rounds to in float32)
     filtered = torch.zeros_like(probs)
     filtered[order[keep]] = probs[order[keep]]
     return filtered / filtered.sum()
