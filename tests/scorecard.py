@@ -133,7 +133,8 @@ ITEMS = (
     Item(
         12,
         "Overload on loopback at 1x/2x/3x capacity",
-        "every request answered (200 or 429 within 50 ms); no 5xx; goodput at 3x ≥ 90% of capacity",
+        "every request answered (200 or 429 within 50 ms); no 5xx; goodput at 3x ≥ 90% of capacity (**not met**: "
+        "the goodput part is an expected failure until compute leaves the HTTP process)",
         ("tests/test_serve_load.py::test_overload_at_1x_2x_3x_capacity",),
     ),
     Item(
