@@ -175,6 +175,45 @@ def test_packed_examples_do_not_attend_to_each_other(tiny_causal: Path) -> None:
             start += n
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_loss_on_answer_positions_only_equals_the_loss_over_every_logit(tiny_causal: Path, packed: bool) -> None:
+    """lm_loss asks the model for logits at answer positions only; loss and gradients must not change."""
+    from hone.config.schema import LoraConfig
+    from hone.models.adapt import adapt
+
+    torch.manual_seed(3)
+    model = adapt(causal.build_causal_lm(str(tiny_causal)), "lora", LoraConfig(r=4, dropout=0.0), (), "CAUSAL_LM")
+    features = []
+    for n, prompt in ((9, 4), (14, 10), (6, 2)):
+        ids = torch.randint(10, 500, (n,)).tolist()
+        features.append({"input_ids": ids, "labels": [IGNORE] * prompt + ids[prompt:]})
+    batch = causal.collate_lm(causal.pack(features, 40) if packed else features, 0)
+    assert causal.keeps_logits(model)
+
+    def every_logit() -> torch.Tensor:
+        logits, target = causal.forward_logits(model, batch)[:, :-1], batch["labels"][:, 1:]
+        return torch.nn.functional.cross_entropy(logits[target != IGNORE], target[target != IGNORE])
+
+    losses, grads = [], []
+    for loss_of in (lambda: causal.lm_loss(model, batch), every_logit):
+        model.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
+    torch.testing.assert_close(losses[0], losses[1])
+    for ours, theirs in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+
+
+def test_loss_with_no_answer_token_is_zero_and_differentiable(tiny_causal: Path) -> None:
+    model = causal.build_causal_lm(str(tiny_causal))
+    batch = causal.collate_lm([{"input_ids": [11, 12, 13], "labels": [IGNORE] * 3}], 0)
+    loss = causal.lm_loss(model, batch)
+    loss.backward()
+    assert float(loss) == 0.0
+
+
 def test_packing_cuts_padding(tmp_path: Path, tiny_causal: Path, tokenizer) -> None:
     from hone.tasks.instruct import InstructTask
 

@@ -24,6 +24,15 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(model_dir / name))
 
 
+def test_bf16_autocast_only_on_cpus_with_amx() -> None:
+    from hone.train.setup import bf16_pays_on
+
+    # AVX-512 bf16 without AMX: a bf16 matmul measured slower than fp32, so `auto` must stay fp32
+    assert not bf16_pays_on("flags : fpu sse avx2 avx512f avx512_bf16 avx512_vnni")
+    assert bf16_pays_on("flags : fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8")
+    assert not bf16_pays_on("flags : fpu sse avx2")
+
+
 def test_epoch_batches_deterministic_and_complete() -> None:
     lengths = [5, 50, 7, 30, 9, 12, 40, 3, 8, 22, 17]
     a = epoch_batches(lengths, 3, seed=1, epoch=0)

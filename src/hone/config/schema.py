@@ -126,7 +126,7 @@ class TrainConfig(Section):
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto",
-        description="`auto` uses bf16 autocast where the device supports it (AMX/AVX-512 bf16 CPUs, recent GPUs), "
+        description="`auto` uses bf16 autocast where the device supports it (CPUs with AMX, recent GPUs), "
         "else fp32.",
     )
     eval_every: int | None = Field(
