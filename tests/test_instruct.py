@@ -204,6 +204,13 @@ def test_loss_on_answer_positions_only_equals_the_loss_over_every_logit(tiny_cau
     torch.testing.assert_close(losses[0], losses[1])
     for ours, theirs in zip(*grads, strict=True):
         torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+    with torch.no_grad():  # per-token log-probs (held-out loss, preference training) take the same path
+        logprobs, mask = causal.token_logprobs(model, batch)
+        logits, target = causal.forward_logits(model, batch)[:, :-1], batch["labels"][:, 1:]
+        expected = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    assert torch.equal(mask, target != IGNORE)
+    torch.testing.assert_close(logprobs[mask], expected[mask])
+    assert not logprobs[~mask].any()
 
 
 def test_loss_with_no_answer_token_is_zero_and_differentiable(tiny_causal: Path) -> None:

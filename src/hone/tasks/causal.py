@@ -101,39 +101,43 @@ def forward_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Te
     return logits[:, -batch["input_ids"].shape[1] :]  # prompt tuning prepends virtual tokens
 
 
+def answer_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, target, positions): logits only where some row's next token is labelled.
+
+    `positions` are the kept indices of the shifted sequence (length-1); logits (batch, len(positions),
+    vocab) predict `target` (batch, len(positions)), IGNORE where that row has no label. Asking the model
+    for these positions alone (`logits_to_keep`) skips the vocabulary projection over prompts, most of a
+    row: with every position it was a quarter of a LoRA step on SmolLM2 (512 tokens, 49k vocabulary).
+    """
+    target = batch["labels"][:, 1:]
+    positions = (target != IGNORE).any(0).nonzero().squeeze(1)
+    if not keeps_logits(model):
+        return forward_logits(model, batch)[:, positions], target[:, positions], positions
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+    keep = positions if positions.numel() else 1  # no answer token: one logit keeps the graph for a zero loss
+    logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
+    return logits[:, : positions.numel()], target[:, positions], positions
+
+
 def token_logprobs(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability of each labelled token, and the mask of labelled tokens, shape (batch, length-1)."""
-    logits = forward_logits(model, batch)[:, :-1]
-    target = batch["labels"][:, 1:]
-    mask = target != IGNORE
-    out = torch.zeros(target.shape, dtype=torch.float32, device=logits.device)
-    picked = logits[mask].float()  # only answer positions go to float32: prompts are most of the row
-    out[mask] = torch.log_softmax(picked, dim=-1).gather(-1, target[mask].unsqueeze(-1)).squeeze(-1)
-    return out, mask
+    logits, target, positions = answer_logits(model, batch)
+    full_target = batch["labels"][:, 1:]
+    out = torch.zeros(full_target.shape, dtype=torch.float32, device=logits.device)
+    labelled = target != IGNORE
+    picked = logits[labelled].float()
+    kept = torch.zeros(target.shape, dtype=torch.float32, device=logits.device)
+    kept[labelled] = torch.log_softmax(picked, dim=-1).gather(-1, target[labelled].unsqueeze(-1)).squeeze(-1)
+    out[:, positions] = kept
+    return out, full_target != IGNORE
 
 
 def lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy over the labelled (answer) tokens of the batch.
-
-    The output layer runs only where some row's next token is labelled (`logits_to_keep`): prompts are
-    most of a row, and the vocabulary projection with its log-softmax was a quarter of a LoRA step on
-    SmolLM2 (512 tokens, 49k vocabulary) when every position got logits.
-    """
-    target = batch["labels"][:, 1:]
-    mask = target != IGNORE
-    if not keeps_logits(model):
-        logits = forward_logits(model, batch)[:, :-1]
-        if not mask.any():
-            return logits.sum() * 0.0
-        return nn.functional.cross_entropy(logits[mask].float(), target[mask])
-    positions = mask.any(0).nonzero().squeeze(1)
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
-    if positions.numel() == 0:
-        return model(**inputs, use_cache=False, logits_to_keep=1).logits.sum() * 0.0
-    logits = model(**inputs, use_cache=False, logits_to_keep=positions).logits
-    return nn.functional.cross_entropy(
-        logits.flatten(0, 1).float(), target[:, positions].flatten(), ignore_index=IGNORE
-    )
+    """Mean cross-entropy over the labelled (answer) tokens of the batch (logits at those positions only)."""
+    logits, target, _ = answer_logits(model, batch)
+    if logits.shape[1] == 0:
+        return logits.sum() * 0.0  # an empty slice of the graph: zero, and backward still runs
+    return nn.functional.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=IGNORE)
 
 
 def keeps_logits(model: nn.Module) -> bool:
