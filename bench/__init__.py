@@ -28,9 +28,35 @@ BENCHMARKS: dict[str, Entry] = {
         "20 fields from one ~300-token document: one constrained decode (prefix cache cold and warm) vs one "
         "generate per field",
     ),
+    "train-lora": Entry(
+        "bench.train_lora",
+        "LoRA instruction tuning of SmolLM2: hone train (packed rows, answer-only logits) vs Trainer + PEFT "
+        "(fp32, padded), tokens/s",
+    ),
+    "mfu": Entry(
+        "bench.mfu",
+        "model-FLOPs utilisation of hone's LoRA step against the bf16 and fp32 matmul peaks measured in the same run",
+    ),
+    "memory": Entry(
+        "bench.memory",
+        "peak RSS of LoRA training (hone vs Trainer + PEFT) and of serving 4 adapters (one base vs 4 merged models)",
+    ),
+    "train-classify": Entry(
+        "bench.train_classify",
+        "full fine-tuning of MiniLM for 4-way classification: hone train (length-grouped) vs Trainer (padded), "
+        "examples/s, held-out macro-F1",
+    ),
+    "embed-encode": Entry(
+        "bench.embed_encode",
+        "embedding chunks with MiniLM: hone's EmbedTask.vectors vs SentenceTransformer.encode, chunks/s, cosine",
+    ),
     "serve-multi-lora": Entry(
         "bench.serve_multi_lora",
         "16 requests over 8 LoRA adapters in one batch vs the base model alone and vs one request at a time",
+    ),
+    "serve-batch": Entry(
+        "bench.serve_batch",
+        "/v1/classify and /v1/chat/completions at 1, 4 and 16 clients on a real `hone serve`: batching on vs off",
     ),
 }
 

@@ -55,6 +55,11 @@ class Case:
     run: Callable[[], dict[str, Any]]
     prepare: Callable[[], None] | None = None
     per: str | None = None
+    warm: Callable[[], dict[str, Any]] | None = None
+    after: Callable[[dict[str, Any]], None] | None = None
+    amount: str | None = None  # the figure is notes[amount] itself, in `unit`, lower is better (memory)
+    unit: str = ""
+    against: str | None = None  # the key of the figure this one's ratio is taken against (default: the headline)
 
 
 @dataclass
@@ -69,6 +74,7 @@ class Figure:
     samples: list[float]
     seconds: list[float]
     notes: dict[str, Any]
+    against: str | None = None
 
     @property
     def value(self) -> float:
@@ -92,7 +98,7 @@ def measure(cases: list[Case], settings: Settings) -> list[Figure]:
     """Warm up every case, then run them in rotating order `settings.repeats` times."""
     for _ in range(settings.warmup):
         for case in cases:
-            _report(settings, "warm-up", case, _once(case))
+            _report(settings, "warm-up", case, _once(case, warm=True))
     runs: dict[str, list[tuple[float, dict[str, Any]]]] = {case.key: [] for case in cases}
     for round_ in range(settings.repeats):
         shift = round_ % len(cases)
@@ -107,22 +113,31 @@ def _report(settings: Settings, stage: str, case: Case, run: tuple[float, dict[s
     return run
 
 
-def _once(case: Case) -> tuple[float, dict[str, Any]]:
+def _once(case: Case, warm: bool = False) -> tuple[float, dict[str, Any]]:
     if case.prepare is not None:
         case.prepare()
     gc.collect()  # a collection started by an earlier case's garbage must not land inside this timing
+    work = case.warm if warm and case.warm is not None else case.run
     start = time.perf_counter()
-    notes = case.run()
-    return time.perf_counter() - start, notes
+    notes = work()
+    seconds = time.perf_counter() - start
+    if case.after is not None and not warm:
+        case.after(notes)
+    return seconds, notes
 
 
 def _figure(case: Case, runs: list[tuple[float, dict[str, Any]]]) -> Figure:
     seconds = [s for s, _ in runs]
+    if case.amount is not None:
+        samples = [float(notes[case.amount]) for _, notes in runs]
+        return Figure(case.key, case.label, case.side, case.unit, False, samples, seconds, runs[-1][1], case.against)
     if case.per is None:
         samples, unit = seconds, "s"
     else:
         samples, unit = [notes[case.per] / s for s, notes in runs], f"{case.per}/s"
-    return Figure(case.key, case.label, case.side, unit, case.per is not None, samples, seconds, runs[-1][1])
+    return Figure(
+        case.key, case.label, case.side, unit, case.per is not None, samples, seconds, runs[-1][1], case.against
+    )
 
 
 def ratio(hone: Figure, other: Figure) -> float:
@@ -145,7 +160,11 @@ class Result:
         return next(f for f in self.figures if f.side == side)
 
     def ratio_of(self, figure: Figure) -> float:
-        """A hone figure against the headline comparison, or a comparison figure against hone's headline."""
+        """A figure against the one it names (`against`), else a hone figure against the headline comparison
+        and a comparison figure against hone's headline."""
+        if figure.against is not None:
+            other = next(f for f in self.figures if f.key == figure.against)
+            return ratio(figure, other) if figure.side == HONE else ratio(other, figure)
         if figure.side == HONE:
             return ratio(figure, self.headline(COMPARISON))
         return ratio(self.headline(HONE), figure)
@@ -156,6 +175,8 @@ class Result:
             f"{hone.key} {hone.unit} / {comparison.key} {hone.unit}"
             if hone.higher_is_better
             else f"{comparison.key} seconds / {hone.key} seconds (how many times faster hone is)"
+            if hone.unit == "s"
+            else f"{comparison.key} {hone.unit} / {hone.key} {hone.unit} (above 1: hone needs less)"
         )
         return {
             "name": self.name,

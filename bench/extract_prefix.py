@@ -3,10 +3,11 @@
 hone (the way /v1/extract serves it): one engine row prefills the prompt once and decodes the whole
 20-field JSON object under the JSON constraint. The naive loop: one `model.generate` per field, each on the
 full document plus a question for that one field, nothing reused between them. Both run the same LoRA
-model in the same precision (hone's bf16 autocast on CPU). Two more hone figures time the same 20-field
-request with the prefix cache warm: after a request for a different field subset of the same document,
-and after the very same request. A last check, in fp32, decodes the object without a cache and with each
-warm cache and compares the tokens: the prefix cache must change nothing.
+model in the same precision (the one hone serves in: bf16 autocast on CPUs with AMX, else fp32). Two more
+hone figures time the same 20-field request with the prefix cache warm: after a request for a different
+field subset of the same document, and after the very same request. A last check, in fp32, decodes the
+object without a cache and with each warm cache and compares the tokens: the prefix cache must change
+nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bench import models
 from bench.common import COMPARISON, HONE, Case, Result, Settings, measure
 
 NAME = "extract-prefix"
+PRECISION = "hone.train.setup.autocast_for_inference: bf16 autocast on CPUs with AMX, else fp32"
 ADAPTER = "extract"
 LORA_R = 16
 SEED = 0
@@ -253,7 +255,7 @@ def workload(bench: Bench, settings: Settings) -> dict[str, Any]:
     return {
         "model": models.describe(bench.path, bench.model, settings.smoke),
         "lora": models.lora_workload(1, LORA_R if not settings.smoke else 4),
-        "precision": "bf16 autocast on fp32 weights (hone.train.setup.autocast_for_inference), both sides",
+        "precision": PRECISION + ", both sides",
         "document_tokens": len(bench.tokenizer(bench.document, add_special_tokens=False)["input_ids"]),
         "document_sentences": bench.sizes.sentences,
         "fields": bench.full.task.fields,

@@ -125,7 +125,8 @@ def workload(bench: Bench, settings: Settings) -> dict[str, Any]:
     return {
         "model": models.describe(bench.path, bench.plain, settings.smoke),
         "lora": models.lora_workload(bench.sizes.adapters, bench.sizes.r),
-        "precision": "bf16 autocast on fp32 weights (hone.train.setup.autocast_for_inference), every setup",
+        "precision": "fp32 weights; hone.train.setup.autocast_for_inference (bf16 autocast on CPUs with AMX, else "
+        "fp32), every setup",
         "requests": bench.sizes.requests,
         "adapter_of_request": "request i uses adapter i mod adapters",
         "prompt_tokens": {"min": min(lengths), "max": max(lengths), "total": sum(lengths)},

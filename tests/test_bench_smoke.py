@@ -56,5 +56,20 @@ def test_extract_prefix_checks_the_cache(smoke_runs: dict[str, tuple[dict[str, A
 def test_full_runs_need_three_repeats_and_names_must_exist() -> None:
     with pytest.raises(ValueError, match="at least 3"):
         bench.run("serve-multi-lora", repeats=2)
-    with pytest.raises(KeyError, match="known: extract-prefix"):
+    with pytest.raises(KeyError, match=r"known: .*extract-prefix"):
         bench.run("nope", smoke=True)
+
+
+def test_serve_batch_served_every_request_on_both_sides(smoke_runs: dict[str, tuple[dict[str, Any], Path]]) -> None:
+    data, _ = smoke_runs["serve-batch"]
+    served = data["checks"]["served"]
+    assert served["hone"] == served["comparison"] and 0 < served["hone"]["ok"] == served["hone"]["requests"]
+    # the server a case does not measure sat idle through it (a busy one would have shared the CPU)
+    assert data["checks"]["idle_server_cpu_s_max"] < 0.5
+    figures = {f["key"]: f for f in data["figures"]}
+    assert set(data["checks"]["p50_ms"]) == {k for k in figures if not k.endswith("-rps")}
+    for key, figure in figures.items():
+        twin = figures[("off-" if figure["side"] == "hone" else "hone-") + key.split("-", 1)[1]]
+        assert twin["unit"] == figure["unit"] and figure["ratio"] == twin["ratio"]  # each pair has one ratio
+        if "chat" in key:
+            assert figure["notes"]["tokens"] > 0
