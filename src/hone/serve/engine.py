@@ -3,7 +3,9 @@
 The engine keeps a running batch: each row is one `Generation`, its KV states left-padded into one
 cache. New rows join between decode steps (prefilled one by one, reusing the prefix cache), finished
 or cancelled rows leave at once, so a long answer never holds a short one back. Rows of different
-LoRA adapters share every step through PEFT's mixed-adapter forward (`adapter_names`).
+LoRA adapters share every step: through `hone.serve.multi_lora` (every adapter's LoRA weights stacked, two
+matmuls per layer whatever the number of adapters), or, for a model it does not cover (DoRA, LoRA on
+embeddings...), through PEFT's own mixed-adapter forward (`adapter_names`).
 
 The engine runs on one thread (the scheduler's); callbacks run there too and must be quick.
 """
@@ -20,9 +22,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hone.serve import multi_lora
 from hone.serve.cache import KV, PrefixCache
+from hone.serve.multi_lora import BASE
 
-BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 # Below this a temperature is 0 once cast to float32 (and dividing by it gives inf/nan): decode greedily.
 GREEDY_BELOW = torch.finfo(torch.float32).tiny
 SEEDS = 2**64  # torch.Generator takes seeds in [0, 2**64); any int a client sends is folded into that range
@@ -86,6 +89,12 @@ class CausalEngine:
         self.mask = torch.zeros((0, 0), dtype=torch.long)
         self.retiring: dict[str, Callable[[], None]] = {}  # unloaded adapters still used by running rows
         self.gone: set[str] = set()  # unloaded adapters (internal names are never reused)
+        self.lora = multi_lora.shared(model) if mixed else None
+
+    def adapters_changed(self) -> None:
+        """Re-stack the LoRA weights after adapters were loaded or deleted (now, rather than on the next step)."""
+        if self.lora is not None:
+            self.lora.refresh()
 
     @property
     def active(self) -> int:
@@ -231,8 +240,13 @@ class CausalEngine:
     def _forward(
         self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None, cache: Any, names: list[str]
     ) -> Any:
-        extra = {"adapter_names": names} if self.mixed else {}
-        with torch.inference_mode(), self.autocast() if self.autocast else contextlib.nullcontext():
+        batched = self.lora.rows(names) if self.lora is not None and self.lora.usable() else None
+        extra = {"adapter_names": names} if self.mixed and batched is None else {}
+        with (
+            torch.inference_mode(),
+            self.autocast() if self.autocast else contextlib.nullcontext(),
+            batched or contextlib.nullcontext(),
+        ):
             return self.model(
                 input_ids=ids,
                 position_ids=positions,

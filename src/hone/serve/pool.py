@@ -3,7 +3,8 @@ of that base on it, and each encoder run (classify, ner, embed, rerank) as its o
 
 Only safetensors are read, never pickle; `trust_remote_code` is never on; runtime adapter loads are
 confined to the configured root (see `hone.serve.security.confine`). Loading and unloading happen on the
-scheduler's thread between decode steps, so no forward pass ever sees a half-loaded adapter.
+scheduler's thread between decode steps, so no forward pass ever sees a half-loaded adapter; after each, the
+engine re-stacks the adapters' LoRA weights for its batched forward (`hone.serve.multi_lora`).
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ class ModelPool:
             engine = self._base_engine(base_dir, task, model_dir, internal)
         else:
             _load_adapter(engine.model, model_dir, internal)
+            engine.adapters_changed()  # re-stack the batched LoRA weights now, not on the next request's step
         return Served(name, task.name, task, tokenizer, engine, adapter=internal, path=model_dir, base=str(base_dir))
 
     def _base_engine(self, base_dir: Path, task: Any, model_dir: Path, name: str) -> CausalEngine:
@@ -212,6 +214,7 @@ class ModelPool:
 
     def _forget(self, engine: CausalEngine, adapter: str, key: str) -> None:
         engine.model.delete_adapter(adapter)
+        engine.adapters_changed()  # the stacks drop its weights (they hold a copy)
         if self.cache is not None:
             self.cache.drop_adapter(key)
 
