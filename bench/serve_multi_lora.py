@@ -1,7 +1,7 @@
 """serve-multi-lora: 16 chat requests mixed across 8 LoRA adapters in one running batch, in tokens/s.
 
-hone: every request admitted to one `CausalEngine(mixed=True)`, each row choosing its adapter (PEFT's
-mixed-adapter forward). Against (a) the same 16 requests on the plain base model without adapters
+hone: every request admitted to one `CausalEngine(mixed=True)`, each row choosing its adapter (the batched
+LoRA forward of `hone.serve.multi_lora`). Against (a) the same 16 requests on the plain base model without adapters
 (`mixed=False`, one batch): what the adapters cost; and (b) the requests one at a time, switching the
 active adapter (`set_adapter`) before each: what batching buys. Every request makes exactly the same
 number of tokens (EOS is ignored), so all three do the same work.
