@@ -11,6 +11,8 @@ import pytest
 
 from tiny import write_tiny_encoder
 
+pytest_plugins = ["browser"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

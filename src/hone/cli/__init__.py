@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hone.cli import info, pipeline, serve
+from hone.cli import advise, compare, estimate, info, pipeline, serve, sweep, ui
 from hone.cli.data import app as data_app
 
 app = typer.Typer(
@@ -18,6 +18,8 @@ app = typer.Typer(
 pipeline.register(app)
 info.register(app)
 serve.register(app)
+for module in (advise, estimate, sweep, compare, ui):
+    module.register(app)
 app.add_typer(data_app, name="data", help="Reshape labelled data: `hone data to-instruct` makes instruction data.")
 
 
