@@ -22,6 +22,7 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
         "worst": task.worst(test, outcome.predictions, outcome.confidence, cfg.eval.worst_examples),
         "cost": {"tuned": {**outcome.cost, "device": _device(), "batch_size": cfg.eval.batch_size}},
         **_causal_checks(task, predictor, test, cfg.eval.batch_size),
+        **_suspects(p, predictor),
     }
     baselines = read_json(p.run.baseline) if p.run.baseline.exists() else None
     if baselines is None or baselines.get("n") != len(test):
@@ -56,6 +57,21 @@ def _causal_checks(task: Any, predictor: Any, test: list[Any], batch_size: int) 
 
         out["forgetting"] = forgetting(task, None, loaded.model, loaded.tokenizer, batch_size)
     return out
+
+
+def _suspects(p: Any, predictor: Any) -> dict[str, Any]:
+    """The training examples the trained model fits worst (`hone.evaluate.noise`); nothing for a baseline."""
+    loaded = getattr(predictor, "loaded", None)
+    if loaded is None:
+        return {}
+    from hone.evaluate.noise import suspect_labels
+
+    cfg = p.config
+    return {
+        "suspect_labels": suspect_labels(
+            loaded.task, loaded.model, loaded.tokenizer, p.splits["train"], cfg.eval.batch_size, cfg.seed
+        )
+    }
 
 
 def _is_peft(model: Any) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from hone.report import plots
+from hone.report.noise_section import noise_section
 from hone.report.style import CSS
 from hone.runs.registry import Registry, RunRecord
 from hone.runs.rundir import RunDir
@@ -478,6 +479,7 @@ SECTIONS: list[tuple[str, str | None, Callable[[Inputs], str]]] = [
     ("Errors by kind", "eval.json", _entity_errors),
     ("Queries that got worse than before tuning", "eval.json", _regressions),
     ("Examples the model gets wrong", "eval.json", _worst),
+    ("Possible label noise", "eval.json", lambda inputs: noise_section(inputs.eval)),
     ("Held-out loss and general prompts (forgetting)", None, _general_ability),
     ("Data check", "data/check.json", _data_check),
 ]

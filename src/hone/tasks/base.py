@@ -8,11 +8,30 @@ outside a task branches on the task's name.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class ExampleScore:
+    """How well a trained model fits one labelled example (`Task.example_losses`).
+
+    `label` is the example's given label as JSON (a string, list or object); `predicted` what the model
+    would say instead, with `confidence` its probability; `wrong` whether the two disagree, None where a
+    loss has no single prediction to be wrong (generated answers). `detail` names the worst part (a token).
+    """
+
+    loss: float
+    label: Any
+    predicted: Any = None
+    confidence: float | None = None
+    wrong: bool | None = None
+    label_probability: float | None = None
+    detail: str | None = None
 
 
 class Task(Protocol):
@@ -51,6 +70,13 @@ class Task(Protocol):
         self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
     ) -> tuple[list[Any], np.ndarray]:
         """Predictions for raw texts, and a confidence per text."""
+        ...
+
+    def example_losses(
+        self, model: nn.Module, tokenizer: Any, examples: Sequence[Any], batch_size: int, autocast: Any = None
+    ) -> list[ExampleScore] | str:
+        """One score per example, in order (batched, no grad, eval mode); or a string saying why this task
+        has no per-example loss. `example_loss_note` (a class attribute) says what the loss is."""
         ...
 
     def gold(self, examples: Sequence[Any]) -> list[Any]:

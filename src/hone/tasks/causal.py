@@ -177,6 +177,27 @@ def held_out_loss(
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
 
 
+def example_nll(
+    model: nn.Module, features: Sequence[dict[str, Any]], pad_id: int, batch_size: int, autocast: Any = None
+) -> list[float]:
+    """Mean loss of each feature's labelled tokens, in input order (unpacked features; 0 where none is labelled)."""
+    device = next(model.parameters()).device
+    out = [0.0] * len(features)
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = {k: v.to(device) for k, v in collate_lm([features[i] for i in idx], pad_id).items()}
+            logprobs, mask = token_logprobs(model, batch)
+            means = -(logprobs * mask).sum(1) / mask.sum(1).clamp(min=1)
+            for i, value in zip(idx, means.tolist(), strict=True):
+                out[i] = value
+    model.train(was_training)
+    return out
+
+
 def eos_ids(model: nn.Module, tokenizer: Any) -> list[int]:
     """Every token that ends an answer: the tokenizer's EOS and the generation config's."""
     ids = {tokenizer.eos_token_id}

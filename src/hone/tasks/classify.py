@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from hone.config.schema import ClassifyConfig
+from hone.tasks.base import ExampleScore
 from hone.tasks.batching import pad_ids
 from hone.tasks.schema_classify import TextExample, label_problems, parse_example
 
@@ -32,6 +33,7 @@ class ClassifyTask:
     higher_is_better = True
     head_modules = ("classifier",)
     peft_task_type = "SEQ_CLS"
+    example_loss_note = "loss: cross-entropy of the given label (multi-label: mean binary cross-entropy)"
 
     @classmethod
     def from_config(cls, config: ClassifyConfig, examples: Sequence[TextExample]) -> ClassifyTask:
@@ -114,6 +116,33 @@ class ClassifyTask:
         rows = batched(model, features, lambda f: self.collate(f, tokenizer), batch_size, self.outputs, autocast)
         scores = np.stack(rows) if rows else np.zeros((0, len(self.labels)), dtype=np.float32)
         return self.decode(scores), self.confidence(scores)
+
+    def example_losses(
+        self, model: nn.Module, tokenizer: Any, examples: Sequence[TextExample], batch_size: int, autocast: Any = None
+    ) -> list[ExampleScore]:
+        """The loss of each example's given label(s), what the model predicts instead, and how sure it is."""
+        from hone.evaluate.predict import batched
+
+        features = self.encode(examples, tokenizer)
+        rows = batched(model, features, lambda f: self.collate(f, tokenizer), batch_size, self.outputs, autocast)
+        scores = np.stack(rows) if rows else np.zeros((0, len(self.labels)), dtype=np.float32)
+        predicted, confidence = self.decode(scores), self.confidence(scores)
+        eps = 1e-12
+        out = []
+        for i, (ex, f) in enumerate(zip(examples, features, strict=True)):
+            if self.multi_label:
+                target, p = np.asarray(f["target"]), np.clip(scores[i], eps, 1 - eps)
+                loss, given = float(-(target * np.log(p) + (1 - target) * np.log(1 - p)).mean()), None
+            else:
+                given = float(scores[i, f["target"]])
+                loss = float(-np.log(max(given, eps)))
+            label, pred = self._as_json(self.gold([ex])[0]), self._as_json(predicted[i])
+            out.append(ExampleScore(loss, label, pred, float(confidence[i]), label != pred, given))
+        return out
+
+    def _as_json(self, labels: Prediction) -> Any:
+        """One label as a string; a multi-label set as a sorted list."""
+        return sorted(labels) if self.multi_label else (labels[0] if labels else None)
 
     def worst(
         self, examples: Sequence[TextExample], predicted: Sequence[Prediction], confidence: np.ndarray, limit: int

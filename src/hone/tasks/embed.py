@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from hone.config.schema import EmbedConfig, EmbedDataConfig
+from hone.tasks.base import ExampleScore
 from hone.tasks.batching import pad_ids
 from hone.tasks.embed_schema import (
     CorpusDoc,
@@ -43,6 +44,10 @@ class EmbedTask:
     higher_is_better = True
     head_modules: tuple[str, ...] = ()
     peft_task_type = "FEATURE_EXTRACTION"
+    example_loss_note = (
+        "loss: the training loss (MNRL) of each query against its positive, with every other scored example's "
+        "positive as a negative; predicted: the passage the model ranks first"
+    )
 
     @classmethod
     def from_config(cls, config: EmbedConfig, examples: Sequence[PairExample]) -> EmbedTask:
@@ -123,6 +128,31 @@ class EmbedTask:
             self.vectors(model, tokenizer, texts, batch_size, autocast), min(TOP_K, len(self.corpus))
         )
         return ranked, np.asarray(scores)[:, 0] if len(ranked) else np.zeros(0)
+
+    def example_losses(
+        self, model: nn.Module, tokenizer: Any, examples: Sequence[PairExample], batch_size: int, autocast: Any = None
+    ) -> list[ExampleScore]:
+        """Cross-entropy of each query's own positive among all the examples' distinct positives."""
+        passages = list(dict.fromkeys(ex.positive for ex in examples))  # a repeated positive is not a negative
+        own = {text: i for i, text in enumerate(passages)}
+        q = self.vectors(model, tokenizer, [ex.query for ex in examples], batch_size, autocast)
+        d = self.vectors(model, tokenizer, passages, batch_size, autocast)
+        logits = torch.from_numpy(self.scale * q @ d.T).double()
+        logprobs = torch.log_softmax(logits, dim=-1).numpy()
+        out = []
+        for i, ex in enumerate(examples):
+            top, target = int(logprobs[i].argmax()), own[ex.positive]
+            out.append(
+                ExampleScore(
+                    float(-logprobs[i, target]),
+                    ex.positive,
+                    passages[top],
+                    float(np.exp(logprobs[i, top])),
+                    top != target,
+                    float(np.exp(logprobs[i, target])),
+                )
+            )
+        return out
 
     def gold(self, examples: Sequence[PairExample]) -> list[set[str]]:
         by_text = {doc.text: doc.id for doc in self.corpus}

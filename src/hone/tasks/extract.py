@@ -263,6 +263,10 @@ class ExtractTask(InstructTask):
             features.append({"input_ids": ids, "labels": labels})
         return causal.pack(features, self.max_length) if self.packing else features
 
+    def reference_of(self, example: Any) -> Any:
+        """The reference document's fields (the suspect-label tables show them as an object)."""
+        return {name: example.document.get(name) for name in self.fields}
+
     def dev_metrics(
         self, model: nn.Module, tokenizer: Any, examples: Sequence[Any], batch_size: int, autocast: Any = None
     ) -> dict[str, float]:

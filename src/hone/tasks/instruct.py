@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from hone.config.schema import ChatDataFiles, InstructConfig
 from hone.data import problems as P
 from hone.data.problems import Problem
 from hone.tasks import causal
+from hone.tasks.base import ExampleScore
 from hone.tasks.chat import Template, parity, prompt_ids, tokenize_segments
 from hone.tasks.fields import required_text, type_name
 
@@ -145,6 +146,10 @@ class InstructTask:
     dev_higher_is_better = False
     head_modules: tuple[str, ...] = ()
     peft_task_type = "CAUSAL_LM"
+    example_loss_note = (
+        "loss: mean cross-entropy of the reference answer's tokens (teacher-forced); a generated answer has no "
+        "single predicted label, so nothing is counted as confidently wrong"
+    )
 
     @classmethod
     def from_config(cls, config: InstructConfig, examples: Sequence[Any]) -> InstructTask:
@@ -200,6 +205,18 @@ class InstructTask:
         unpacked = InstructTask(**{**self.describe_fields(), "packing": False})
         features = unpacked.encode(examples, tokenizer)
         return causal.held_out_loss(model, features, causal.pad_id(tokenizer), batch_size, autocast)
+
+    def example_losses(
+        self, model: nn.Module, tokenizer: Any, examples: Sequence[Any], batch_size: int, autocast: Any = None
+    ) -> list[ExampleScore]:
+        """Mean loss of each example's reference answer tokens; no prediction (generation is not run)."""
+        features = replace(self, packing=False).encode(examples, tokenizer)
+        losses = causal.example_nll(model, features, causal.pad_id(tokenizer), batch_size, autocast)
+        return [ExampleScore(loss, self.reference_of(ex)) for ex, loss in zip(examples, losses, strict=True)]
+
+    def reference_of(self, example: Any) -> Any:
+        """The example's reference answer as JSON, as the suspect-label tables show it."""
+        return example.reference
 
     def describe_fields(self) -> dict[str, Any]:
         return {k: v for k, v in self.describe().items() if k != "task"}

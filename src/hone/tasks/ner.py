@@ -19,6 +19,7 @@ from torch import nn
 
 from hone.config.schema import NerConfig, NerDataConfig
 from hone.data.problems import Problem
+from hone.tasks.base import ExampleScore
 from hone.tasks.batching import pad_ids
 from hone.tasks.ner_align import (
     IGNORE,
@@ -55,6 +56,7 @@ class NerTask:
     higher_is_better = True
     head_modules = ("classifier",)
     peft_task_type = "TOKEN_CLS"
+    example_loss_note = "loss: mean cross-entropy of the given IOB2 tag over the text's subwords"
 
     @classmethod
     def from_config(cls, config: NerConfig, examples: Sequence[NerExample]) -> NerTask:
@@ -129,6 +131,54 @@ class NerTask:
             spans.append(decode_spans(merged.argmax(axis=1).tolist(), offsets, self.labels, text))
             confidence[d] = float(merged.max(axis=1).mean())
         return spans, confidence
+
+    def example_losses(
+        self, model: nn.Module, tokenizer: Any, examples: Sequence[NerExample], batch_size: int, autocast: Any = None
+    ) -> list[ExampleScore]:
+        """Mean subword loss of the given tags; confidence and detail: the most confidently wrong subword."""
+        texts = [ex.text for ex in examples]
+        docs = [self._windows(text, tokenizer) for text in texts]
+        flat = [(d, w) for d, (windows, _, _) in enumerate(docs) for w in range(len(windows))]
+        scores = self._window_scores(
+            model, tokenizer, [{"input_ids": docs[d][0][w].input_ids} for d, w in flat], batch_size, autocast
+        )
+        per_doc: list[list[np.ndarray]] = [[] for _ in docs]
+        for (d, _), window_scores in zip(flat, scores, strict=True):
+            per_doc[d].append(window_scores)
+        index = {label: i for i, label in enumerate(self.labels)}
+        return [
+            self._example_score(ex, windows, offsets, n, per_doc[d], index)
+            for d, (ex, (windows, offsets, n)) in enumerate(zip(examples, docs, strict=True))
+        ]
+
+    def _example_score(
+        self,
+        ex: NerExample,
+        windows: list[Window],
+        offsets: list[tuple[int, int]],
+        n: int,
+        window_scores: list[np.ndarray],
+        index: dict[str, int],
+    ) -> ExampleScore:
+        label = _show(ex.text, ex.spans)
+        gold = np.asarray(token_labels(offsets, ex.spans, index), dtype=int)
+        keep = np.flatnonzero(gold != IGNORE)
+        if keep.size == 0:  # no content subwords: nothing to fit
+            return ExampleScore(0.0, label, label, None, False)
+        merged = merge_windows(windows, window_scores, n)
+        probs, tags = merged[keep], gold[keep]
+        loss = float(-np.log(np.clip(probs[np.arange(keep.size), tags], 1e-12, None)).mean())
+        spans = decode_spans(merged.argmax(axis=1).tolist(), offsets, self.labels, ex.text)
+        wrong, shown = set(spans) != set(ex.spans), _show(ex.text, spans)
+        top = probs.argmax(axis=1)
+        misses = np.flatnonzero(top != tags)
+        if misses.size == 0:
+            return ExampleScore(loss, label, shown, None, wrong)
+        k = misses[probs[misses, top[misses]].argmax()]  # the subword the model is surest the tag is wrong on
+        start, end = offsets[keep[k]]
+        said, given = self.labels[top[k]], self.labels[tags[k]]
+        detail = f"{ex.text[start:end]!r} tagged {given}, model says {said} ({probs[k, top[k]]:.2f})"
+        return ExampleScore(loss, label, shown, float(probs[k, top[k]]), wrong, float(probs[k, tags[k]]), detail)
 
     def _window_scores(
         self, model: nn.Module, tokenizer: Any, features: list[dict[str, Any]], batch_size: int, autocast: Any

@@ -26,6 +26,7 @@ from hone.config.schema import ChatDataFiles, PreferenceConfig, PreferenceDataCo
 from hone.data import problems as P
 from hone.data.problems import Problem
 from hone.tasks import causal, instruct
+from hone.tasks.base import ExampleScore
 from hone.tasks.chat import tokenize_segments
 from hone.tasks.fields import required_text
 from hone.tasks.instruct import InstructTask
@@ -103,6 +104,10 @@ class PreferenceTask(InstructTask):
     higher_is_better = True
     dev_metric = "preference_accuracy"
     dev_higher_is_better = True
+    example_loss_note = (
+        "loss: -log sigmoid(margin), the margin being the tuned model's mean token log-prob of `chosen` minus that "
+        "of `rejected`; confidently wrong: pairs the model prefers the other way round (swapped chosen/rejected?)"
+    )
 
     @classmethod
     def from_config(cls, config: PreferenceConfig, examples: Sequence[Any]) -> PreferenceTask:
@@ -208,6 +213,23 @@ class PreferenceTask(InstructTask):
         margins = means[0::2] - means[1::2]
         confidence = 1.0 / (1.0 + np.exp(-margins))
         return [float(m) for m in margins], confidence.astype(np.float32)
+
+    def example_losses(
+        self, model: nn.Module, tokenizer: Any, examples: Sequence[Any], batch_size: int, autocast: Any = None
+    ) -> list[ExampleScore]:
+        """Per pair: how strongly the tuned model disagrees with the given order of chosen over rejected."""
+        margins, confidence = self.margins(model, tokenizer, [ex.input for ex in examples], batch_size, autocast)
+        return [
+            ExampleScore(
+                float(np.logaddexp(0.0, -m)),
+                "chosen",
+                "chosen" if m >= 0 else "rejected",
+                float(max(c, 1 - c)),
+                m < 0,
+                float(c),
+            )
+            for m, c in zip(margins, confidence, strict=True)
+        ]
 
     def held_out(self, model: nn.Module, tokenizer: Any, examples: Sequence[Any], batch_size: int) -> dict[str, Any]:
         """Test-split loss and perplexity of the chosen completions (as instruct reports them for its answers)."""

@@ -96,6 +96,13 @@ class PretrainTask:
     higher_is_better = False
     head_modules: tuple[str, ...] = ()
     peft_task_type = "CAUSAL_LM"  # only clm takes adapters (see `_check_method`)
+    example_loss_note = "no per-example loss: raw text has no labels"
+
+    def example_losses(
+        self, model: nn.Module, tokenizer: Any, examples: Sequence[Any], batch_size: int, autocast: Any = None
+    ) -> str:
+        """No labels here: raw domain text cannot be mislabelled."""
+        return "pretrain trains on raw text: there are no labels to be wrong (test perplexity is in the metrics)"
 
     @classmethod
     def from_config(cls, config: PretrainConfig, examples: Sequence[Any]) -> PretrainTask:

@@ -20,6 +20,7 @@ from torch import nn
 from hone.config.schema import RerankConfig, RerankDataConfig
 from hone.data import problems as P
 from hone.data.problems import Problem
+from hone.tasks.base import ExampleScore
 from hone.tasks.batching import pad_ids
 from hone.tasks.embed_schema import CorpusDoc, doc_id, read_corpus
 from hone.tasks.fields import required_text
@@ -66,6 +67,7 @@ class RerankTask:
     higher_is_better = True
     head_modules = ("classifier",)
     peft_task_type = "SEQ_CLS"
+    example_loss_note = "loss: binary cross-entropy of the pair's given relevance label"
 
     @classmethod
     def from_config(cls, config: RerankConfig, examples: Sequence[RerankExample]) -> RerankTask:
@@ -141,6 +143,32 @@ class RerankTask:
         features = [{"input_ids": row} for row in self._pairs(queries, passages, tokenizer)] if queries else []
         rows = batched(model, features, lambda f: self.collate(f, tokenizer), batch_size, _relevance, autocast)
         return np.array([float(r) for r in rows], dtype=np.float32)
+
+    def example_losses(
+        self, model: nn.Module, tokenizer: Any, examples: Sequence[RerankExample], batch_size: int, autocast: Any = None
+    ) -> list[ExampleScore]:
+        """BCE of each (query, passage) pair's label; predicted: relevant when the model's probability is over 0.5."""
+        logits = self.pair_scores(
+            model, tokenizer, [ex.query for ex in examples], [ex.passage for ex in examples], batch_size, autocast
+        )
+        out = []
+        for ex, z in zip(examples, logits.astype(np.float64), strict=True):
+            y, p = min(max(ex.label, 0.0), 1.0), 1.0 / (1.0 + np.exp(-z))
+            loss = float(np.logaddexp(0.0, z) - y * z)  # BCE with logits, stable
+            predicted = "relevant" if p > 0.5 else "not relevant"
+            given = p if ex.label > 0 else 1 - p
+            out.append(
+                ExampleScore(
+                    loss,
+                    ex.labels[0],
+                    predicted,
+                    float(max(p, 1 - p)),
+                    predicted != ex.labels[0],
+                    float(given),
+                    f"passage: {ex.passage[:200]}",
+                )
+            )
+        return out
 
     # --- scoring ------------------------------------------------------------------------------
 
