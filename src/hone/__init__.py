@@ -9,6 +9,7 @@ cheaper alternatives, and serve it.
 # Stage packages share names with API verbs (baseline, train, evaluate, report, runs). Python binds a
 # subpackage onto its parent when first imported, so import them before the verbs: the verbs win.
 import hone.baseline
+import hone.compare
 import hone.evaluate
 import hone.report
 import hone.runs
@@ -18,6 +19,7 @@ from hone.api import (
     baseline,
     check,
     check_run,
+    compare,
     demo,
     evaluate,
     init_config,
@@ -28,6 +30,7 @@ from hone.api import (
     serve,
     train,
     tune,
+    ui_app,
 )
 from hone.config import ConfigError, HoneConfig, load_config
 
@@ -38,6 +41,7 @@ __all__ = [
     "baseline",
     "check",
     "check_run",
+    "compare",
     "demo",
     "evaluate",
     "init_config",
@@ -49,5 +53,6 @@ __all__ = [
     "serve",
     "train",
     "tune",
+    "ui_app",
 ]
 __version__ = "0.1.0"

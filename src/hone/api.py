@@ -392,3 +392,33 @@ def export_vllm(
 
     many = [runs] if isinstance(runs, (Run, str, Path)) else list(runs)
     return vllm.export_vllm([r.path if isinstance(r, Run) else Path(r) for r in many], out, base_out)
+
+
+# Deciding and comparing: thin doors onto hone.plan, hone.sweep, hone.compare and hone.ui.
+
+
+def compare(
+    runs: Sequence[str | Path] = (),
+    outputs: Sequence[str | Path] = (),
+    judge: str = "auto",
+    out: str | Path | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Judge every pair of systems on their shared prompts and rate them (Bradley–Terry, Elo scale, 95% CIs);
+    writes `<out>/compare.json` and `compare.html` (default out: `<runs_dir>/compare`).
+
+    Systems are each run, its baselines (`<run>:<method>`) and the rows of `outputs` JSONL files. `judge`:
+    reference, model (settings judge_url, judge_model, api_key) or auto. `settings` also take seed,
+    pairs_per_prompt, limit, resamples and margin. The human judge is a web page: `hone compare --judge human`.
+    """
+    from hone.compare import compare as compare_systems
+
+    out_path = Path(out) if out is not None else None
+    return compare_systems([Path(r) for r in runs], [Path(o) for o in outputs], judge, out_path, **settings)
+
+
+def ui_app(runs_dir: str | Path = "runs", serve_url: str | None = None, api_key: str | None = None) -> Any:
+    """The `hone ui` dashboard as a FastAPI app over `runs_dir` (serve it with uvicorn)."""
+    from hone.ui.app import create_app
+
+    return create_app(runs_dir, serve_url=serve_url, api_key=api_key)
