@@ -417,6 +417,20 @@ def compare(
     return compare_systems([Path(r) for r in runs], [Path(o) for o in outputs], judge, out_path, **settings)
 
 
+def estimate(config: ConfigLike, device: str = "cpu", measure_steps: int | None = None) -> dict[str, Any]:
+    """Predict peak training memory (by component), time per epoch and the GPU-size table; with measure_steps,
+    also run that many real steps in a fresh process and add "comparison" (predicted vs measured)."""
+    from hone.plan.estimate import estimate as predict
+    from hone.plan.measure import compare as against_measured
+    from hone.plan.measure import measure
+
+    cfg = config_of(config)
+    result = predict(cfg, device)
+    if measure_steps:
+        result["comparison"] = against_measured(result, measure(cfg, measure_steps))
+    return result
+
+
 def ui_app(runs_dir: str | Path = "runs", serve_url: str | None = None, api_key: str | None = None) -> Any:
     """The `hone ui` dashboard as a FastAPI app over `runs_dir` (serve it with uvicorn)."""
     from hone.ui.app import create_app
