@@ -16,6 +16,7 @@ import hone.runs
 import hone.train  # noqa: F401
 from hone.api import (
     Run,
+    advise,
     baseline,
     check,
     check_run,
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigError",
     "HoneConfig",
     "Run",
+    "advise",
     "baseline",
     "check",
     "check_run",

@@ -397,6 +397,14 @@ def export_vllm(
 # Deciding and comparing: thin doors onto hone.plan, hone.sweep, hone.compare and hone.ui.
 
 
+def advise(answers: Any = None, run: str | Path | None = None, **overrides: Any) -> Any:
+    """Recommend prompting, RAG, an agent, an encoder or a LoRA fine-tune from questionnaire answers (a mapping or
+    a YAML file; `overrides` win) and, given `run`, its baseline and eval results; `.to_json()` has the checklist."""
+    from hone.plan.advise import advise as decide
+
+    return decide(answers, run, **overrides)
+
+
 def compare(
     runs: Sequence[str | Path] = (),
     outputs: Sequence[str | Path] = (),

@@ -1,0 +1,301 @@
+"""`hone advise`: should this team prompt, retrieve, build an agent, or fine-tune — and is it ready to commit?
+
+The advice is a deterministic score over five approaches. Each rule in `RULES` looks at the answers
+(and a run's baseline results, when given) and adds points to one approach with the reason in words,
+so the output shows why it won and why the runner-up lost. The checklist then says what a team must
+have before fine-tuning is worth starting: a success metric, a baseline, clean and consistent data,
+compute and time, and no red flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+APPROACHES = {
+    "prompting": "prompt the base model (zero/few-shot)",
+    "rag": "retrieval-augmented generation over your documents",
+    "agent": "an agent that calls your tools/APIs",
+    "encoder_finetune": "fine-tune a small encoder (classification, NER, embeddings, reranker)",
+    "lora_finetune": "LoRA-fine-tune a small causal LM",
+}
+FEW_LABELS = 100  # below this, labelled data is for evaluation and few-shot prompts, not training
+ENOUGH_LABELS = 500  # from here a small specialist usually beats prompting a general model
+HIGH_VOLUME = 10_000  # requests a day where a small served model's cost per call dominates
+TIGHT_LATENCY_MS = 300  # below this, a large hosted model's round trip rarely fits
+ENCODER_TASKS = ("classify", "ner", "retrieval")
+GENERATIVE_TASKS = ("extract", "generate")
+
+
+class Answers(BaseModel):
+    """The questionnaire. Unknown answers stay None; the advice then says what it assumed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["classify", "ner", "extract", "generate", "retrieval", "qa", "other"] = Field(
+        "classify",
+        description="What the system must do: classify, ner, extract (fields from text), generate (text in a "
+        "house style), retrieval (find the right chunk), qa (answer questions from documents), other.",
+    )
+    labelled_examples: int = Field(0, ge=0, description="Labelled input/output examples you have today.")
+    sensitive_data: bool = Field(
+        False, description="The data may not leave your machines (privacy, contracts): the model must run on-prem."
+    )
+    latency_ms: float | None = Field(None, gt=0, description="Target p95 latency per request in milliseconds.")
+    daily_volume: int | None = Field(None, ge=0, description="Requests a day in production.")
+    knowledge_in_documents: bool = Field(
+        False, description="The answers depend on facts already written in documents (manuals, wikis, catalogues)."
+    )
+    facts_change: bool = Field(False, description="Those facts change often (prices, stock, policies).")
+    needs_tools: bool = Field(
+        False, description="The job needs actions or live data from tools/APIs (look up an order, call a service)."
+    )
+    success_metric: str | None = Field(None, description="How success is measured, e.g. macro-F1 or field exact match.")
+    target: float | None = Field(None, description="The value of success_metric that makes the project a success.")
+    label_guidelines: bool = Field(
+        False, description="Written labelling guidelines exist and labellers agree on most examples."
+    )
+    timeline_weeks: float | None = Field(None, gt=0, description="Weeks until it must be in production.")
+    gpu: bool = Field(False, description="A GPU is available for training (CPU-only fine-tuning suits small models).")
+    other_tasks: list[str] = Field(
+        default_factory=list, description="Other jobs the same model is expected to do (scope creep shows here)."
+    )
+
+
+@dataclass
+class Evidence:
+    """What a run directory says: the best baseline's score, and the tuned model's comparison if evaluated."""
+
+    metric: str
+    higher_is_better: bool
+    best_baseline: str
+    baseline_score: float
+    tuned: dict[str, Any] | None = None
+    data_errors: int = 0
+    data_warnings: int = 0
+
+
+@dataclass
+class Item:
+    name: str
+    status: Literal["ok", "missing", "warning"]
+    why: str
+
+
+@dataclass
+class Advice:
+    recommendation: str
+    runner_up: str
+    scores: dict[str, float]
+    reasons: dict[str, list[str]]
+    checklist: list[Item]
+    assumptions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recommendation": self.recommendation,
+            "summary": APPROACHES[self.recommendation],
+            "runner_up": self.runner_up,
+            "scores": self.scores,
+            "reasons": self.reasons,
+            "checklist": [vars(i) for i in self.checklist],
+            "assumptions": self.assumptions,
+        }
+
+    def to_markdown(self) -> str:
+        lines = [f"# Advice: {APPROACHES[self.recommendation]}", ""]
+        for name in sorted(self.scores, key=lambda n: -self.scores[n]):
+            lines.append(f"## {APPROACHES[name]} — score {self.scores[name]:+.0f}")
+            lines += [f"- {r}" for r in self.reasons[name]] or ["- nothing for or against"]
+            lines.append("")
+        lines.append("## Before you commit")
+        lines += [f"- [{'x' if i.status == 'ok' else ' '}] **{i.name}** ({i.status}): {i.why}" for i in self.checklist]
+        if self.assumptions:
+            lines += ["", "## Assumed", *[f"- {a}" for a in self.assumptions]]
+        return "\n".join(lines) + "\n"
+
+
+Rule = Callable[[Answers, Evidence | None], tuple[str, float, str] | None]
+
+
+def _documents(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if a.knowledge_in_documents:
+        points = 4 if a.facts_change else 2
+        changing = " and change often: a fine-tuned model would be out of date" if a.facts_change else ""
+        return "rag", points, f"the facts live in documents{changing}; retrieve them at answer time"
+    return None
+
+
+def _qa(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if a.task == "qa":
+        return "rag", 3, "question answering over documents is what retrieval is for"
+    return None
+
+
+def _tools(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if a.needs_tools:
+        return "agent", 6, "the job needs actions or live data from tools/APIs: no fine-tune supplies those"
+    return None
+
+
+def _few_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if a.labelled_examples < FEW_LABELS:
+        return "prompting", 4, (
+            f"{a.labelled_examples} labelled examples (< {FEW_LABELS}): use them to test prompts and as few-shot "
+            "examples; label more before training"
+        )
+    return None
+
+
+def _encoder_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if a.task in ENCODER_TASKS and a.labelled_examples >= FEW_LABELS:
+        points = 4 if a.labelled_examples >= ENOUGH_LABELS else 2
+        what = "embeddings/reranker" if a.task == "retrieval" else "encoder"
+        reason = f"{a.task} with {a.labelled_examples} labelled examples: a small {what} learns it"
+        return "encoder_finetune", points, reason
+    return None
+
+
+def _generative_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if a.task in GENERATIVE_TASKS and a.labelled_examples >= FEW_LABELS:
+        points = 4 if a.labelled_examples >= ENOUGH_LABELS else 2
+        style = "a house tone" if a.task == "generate" else "a fixed output format"
+        reason = f"{a.task} with {a.labelled_examples} examples of {style}: LoRA learns it cheaply"
+        return "lora_finetune", points, reason
+    return None
+
+
+def _on_prem(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if not a.sensitive_data:
+        return None
+    target = "encoder_finetune" if a.task in ENCODER_TASKS else "lora_finetune"
+    return target, 2, "the data must stay on your machines: a small model you host beats an external API"
+
+
+def _cost_and_speed(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    reasons = []
+    if a.latency_ms is not None and a.latency_ms < TIGHT_LATENCY_MS:
+        reasons.append(f"a {a.latency_ms:.0f} ms latency target")
+    if a.daily_volume is not None and a.daily_volume >= HIGH_VOLUME:
+        reasons.append(f"{a.daily_volume:,} requests a day")
+    if not reasons or a.labelled_examples < FEW_LABELS:
+        return None
+    target = "encoder_finetune" if a.task in ENCODER_TASKS else "lora_finetune"
+    return target, 2 * len(reasons), f"{' and '.join(reasons)} favour a small specialised model"
+
+
+def _baseline_good_enough(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if e is None or a.target is None or not _meets(e, e.baseline_score, a.target):
+        return None
+    return "prompting", 8, (
+        f"the best baseline ({e.best_baseline}) already scores {e.baseline_score:.3f} {e.metric}, meeting the "
+        f"target {a.target}: ship the cheaper system"
+    )
+
+
+def _tuned_proven(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if e is None or not e.tuned:
+        return None
+    target = "encoder_finetune" if a.task in ENCODER_TASKS else "lora_finetune"
+    low, high = e.tuned["ci95"]
+    gain = f"{e.tuned['gain']:+.3f} {e.metric} (95% CI {low:+.3f} to {high:+.3f})"
+    if e.tuned["better"]:
+        return target, 5, f"the tuned run beats {e.best_baseline} by {gain}"
+    return target, -4, f"the tuned run does not beat {e.best_baseline}: {gain}"
+
+
+RULES: tuple[Rule, ...] = (
+    _documents,
+    _qa,
+    _tools,
+    _few_labels,
+    _encoder_labels,
+    _generative_labels,
+    _on_prem,
+    _cost_and_speed,
+    _baseline_good_enough,
+    _tuned_proven,
+)
+
+
+def _meets(e: Evidence, score: float, target: float) -> bool:
+    return score >= target if e.higher_is_better else score <= target
+
+
+def advise(
+    answers: Answers | Mapping[str, Any] | str | Path | None = None,
+    run: str | Path | None = None,
+    **overrides: Any,
+) -> Advice:
+    """Score every approach for these answers (a model, a mapping or a YAML file; `overrides` win) and a run."""
+    a = load_answers(answers, overrides)
+    e = read_evidence(Path(run)) if run is not None else None
+    scores = dict.fromkeys(APPROACHES, 0.0)
+    reasons: dict[str, list[str]] = {name: [] for name in APPROACHES}
+    for rule in RULES:
+        if (hit := rule(a, e)) is not None:
+            name, points, reason = hit
+            scores[name] += points
+            reasons[name].append(f"{'+' if points >= 0 else ''}{points:g}: {reason}")
+    ranked = sorted(APPROACHES, key=lambda n: (-scores[n], list(APPROACHES).index(n)))
+    from hone.plan.checklist import assumptions, checklist
+
+    return Advice(ranked[0], ranked[1], scores, reasons, checklist(a, e), assumptions(a))
+
+
+def load_answers(source: Answers | Mapping[str, Any] | str | Path | None, overrides: Mapping[str, Any]) -> Answers:
+    """Answers from a model, a mapping or a YAML file, with `overrides` (CLI flags) on top; errors name the key."""
+    from hone.config import ConfigError
+
+    where = "answers"
+    if isinstance(source, Answers):
+        raw: dict[str, Any] = source.model_dump()
+    elif isinstance(source, (str, Path)):
+        where = str(source)
+        try:
+            raw = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{where}: cannot read the answers file: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a mapping of answers, e.g. `task: classify`")
+    else:
+        raw = dict(source or {})
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Answers.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"{where}: {problems} (`hone advise --template` lists every question)") from exc
+
+
+def read_evidence(run: Path) -> Evidence:
+    """The baseline (and, when evaluated, tuned) results of a run directory."""
+    from hone.runs.rundir import RunDir, read_json
+
+    rd = RunDir(run)
+    if not rd.baseline.is_file():
+        raise FileNotFoundError(f"{rd.baseline} not found: run `hone baseline` on the config first")
+    base = read_json(rd.baseline)
+    metric, best = base["primary_metric"], base["best"]
+    evidence = Evidence(metric, base["higher_is_better"], best, base["baselines"][best]["metrics"][metric])
+    if rd.eval.is_file():
+        evidence.tuned = read_json(rd.eval).get("comparison")
+    if rd.check_report.is_file():
+        counts = read_json(rd.check_report)["counts"]
+        evidence.data_errors = sum(counts["errors"].values())
+        evidence.data_warnings = sum(counts["warnings"].values())
+    return evidence
+
+
+def template() -> str:
+    """A commented answers file, every question with its default."""
+    lines = ["# hone advise answers: `hone advise --answers this.yaml`"]
+    for name, info in Answers.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        lines += [f"# {info.description}", f"{name}: {yaml.safe_dump(default, default_flow_style=True).strip()}"]
+    return "\n".join(line.replace("\n...", "") for line in lines) + "\n"
