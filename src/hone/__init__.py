@@ -13,6 +13,7 @@ import hone.compare
 import hone.evaluate
 import hone.report
 import hone.runs
+import hone.sweep
 import hone.train  # noqa: F401
 from hone.api import (
     Run,
@@ -30,6 +31,7 @@ from hone.api import (
     report,
     runs,
     serve,
+    sweep,
     train,
     tune,
     ui_app,
@@ -55,6 +57,7 @@ __all__ = [
     "report",
     "runs",
     "serve",
+    "sweep",
     "train",
     "tune",
     "ui_app",

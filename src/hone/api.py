@@ -439,6 +439,22 @@ def estimate(config: ConfigLike, device: str = "cpu", measure_steps: int | None 
     return result
 
 
+def sweep(
+    configs: ConfigLike | Sequence[ConfigLike],
+    fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
+    seeds: int = 3,
+    name: str | None = None,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Learning curves: train each config on `fractions` of its train split with `seeds` seeds, all scored on one
+    test split; fit score = a - b * n**-c and the gain from doubling; with two configs, where they cross.
+    Writes `<runs_dir>/<name or config name-sweep>/sweep.json`, sweep.png and sweep.html; finished points are reused."""
+    from hone.sweep import sweep as run_sweep
+
+    many = list(configs) if isinstance(configs, (list, tuple)) else [configs]
+    return run_sweep(many, fractions, seeds, name, overrides)
+
+
 def ui_app(runs_dir: str | Path = "runs", serve_url: str | None = None, api_key: str | None = None) -> Any:
     """The `hone ui` dashboard as a FastAPI app over `runs_dir` (serve it with uvicorn)."""
     from hone.ui.app import create_app

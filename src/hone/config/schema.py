@@ -31,6 +31,16 @@ class SplitConfig(Section):
         "file is given (0 = none).",
     )
     stratify: bool = Field(True, description="Keep each label's share equal across splits.")
+    seed: int | None = Field(
+        None, description="Seed for drawing the splits; empty = the run's `seed`. Pin it to vary `seed` on one split."
+    )
+    train_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Train on this share of the train split (drawn with the run's `seed`, per label when "
+        "stratifying); dev and test are unchanged. `hone sweep` sets it for learning curves.",
+    )
 
 
 class DataFiles(Section):

@@ -23,7 +23,7 @@ from hone.config.schema import DataFiles, RunConfig
 from hone.data import problems as P
 from hone.data.problems import DataError, Problem
 from hone.data.read import read_rows
-from hone.data.split import SPLITS, label_counts, normalise_text, split_examples
+from hone.data.split import SPLITS, label_counts, normalise_text, split_examples, subsample
 from hone.tasks import TaskSpec, spec_for
 from hone.tasks.schema_classify import TextExample
 
@@ -114,7 +114,7 @@ def check_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = No
         "rows_read": sum(s["rows"] for s in file_stats.values()),
         "rows_usable": sum(s["usable"] for s in file_stats.values()),
         "split_from": {name: "file" if name in files else "train" for name in SPLITS},
-        "seed": config.seed,
+        "seed": _split_seed(config),
         "splits": {name: len(exs) for name, exs in splits.items()},
         "labels": {name: label_counts(exs) for name, exs in splits.items()},
         "tokens": None,
@@ -173,12 +173,20 @@ def _split(given: dict[str, list[TextExample]], config: RunConfig) -> dict[str, 
     test = 0.0 if "test" in given else share.test
     dev = 0.0 if "dev" in given else share.dev
     if not test and not dev:
-        return {name: given.get(name, []) for name in SPLITS}
-    splits = split_examples(given["train"], test, dev, share.stratify, config.seed)
-    for name in ("test", "dev"):
-        if name in given:
-            splits[name] = given[name]
+        splits = {name: given.get(name, []) for name in SPLITS}
+    else:
+        splits = split_examples(given["train"], test, dev, share.stratify, _split_seed(config))
+        for name in ("test", "dev"):
+            if name in given:
+                splits[name] = given[name]
+    if share.train_fraction < 1:
+        splits["train"] = subsample(splits["train"], share.train_fraction, config.seed, share.stratify)
     return splits
+
+
+def _split_seed(config: RunConfig) -> int:
+    pinned = config.data.split.seed  # type: ignore[attr-defined]
+    return config.seed if pinned is None else pinned
 
 
 # --- dataset-level findings -------------------------------------------------------------------

@@ -87,6 +87,19 @@ def split_examples(
     return out
 
 
+def subsample(examples: Sequence[TextExample], fraction: float, seed: int, stratify: bool) -> list[TextExample]:
+    """`fraction` of `examples` (of each label set when `stratify`, at least one of each), chosen by a seeded hash
+    of the text, in input order: the same seed always picks the same rows, and a larger fraction a superset."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, ex in enumerate(examples):
+        groups[str(ex.label_key) if stratify else ""].append(i)
+    keep: set[int] = set()
+    for members in groups.values():
+        ranked = sorted(members, key=lambda i: _position(seed, f"{i}:{normalise_text(examples[i].text)}"))
+        keep.update(ranked[: max(1, round(fraction * len(members)))])
+    return [ex for i, ex in enumerate(examples) if i in keep]
+
+
 def _position(seed: int, norm: str) -> str:
     return hashlib.sha256(f"{seed}:{norm}".encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -248,7 +248,7 @@ function sweepSection(s) {
   const fits = s.series.filter((x) => x.fit).map((x) => el("li", {}, `${x.label}: `,
     el("b", {class: "doubling", "data-value": x.fit.doubling_gain}, signed(x.fit.doubling_gain)),
     ` ${s.metric} per doubling of the data`));
-  const crossing = s.crossing ? note(`The series cross at about ${s.crossing.examples} examples (${fmt(s.crossing.score)}).`)
+  const crossing = s.crossing ? note(`The series cross at about ${Math.round(s.crossing.examples).toLocaleString("en")} examples (${fmt(s.crossing.score)}).`)
     : null;
   return el("section", {class: "sweep", "data-name": s.name},
     el("h2", {}, `${s.name} · ${s.task} · ${s.metric}`), el("div", {class: "charts"}, svg), crossing,
