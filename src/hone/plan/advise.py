@@ -152,22 +152,15 @@ def _few_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None
     return None
 
 
-def _encoder_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
-    if a.task in ENCODER_TASKS and a.labelled_examples >= FEW_LABELS:
-        points = 4 if a.labelled_examples >= ENOUGH_LABELS else 2
+def _enough_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+    if a.labelled_examples < FEW_LABELS or a.task not in ENCODER_TASKS + GENERATIVE_TASKS:
+        return None
+    points = 4 if a.labelled_examples >= ENOUGH_LABELS else 2
+    if a.task in ENCODER_TASKS:
         what = "embeddings/reranker" if a.task == "retrieval" else "encoder"
-        reason = f"{a.task} with {a.labelled_examples} labelled examples: a small {what} learns it"
-        return "encoder_finetune", points, reason
-    return None
-
-
-def _generative_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
-    if a.task in GENERATIVE_TASKS and a.labelled_examples >= FEW_LABELS:
-        points = 4 if a.labelled_examples >= ENOUGH_LABELS else 2
-        style = "a house tone" if a.task == "generate" else "a fixed output format"
-        reason = f"{a.task} with {a.labelled_examples} examples of {style}: LoRA learns it cheaply"
-        return "lora_finetune", points, reason
-    return None
+        return "encoder_finetune", points, f"{a.task} with {a.labelled_examples} examples: a small {what} learns it"
+    style = "a house tone" if a.task == "generate" else "a fixed output format"
+    return "lora_finetune", points, f"{a.task} with {a.labelled_examples} examples of {style}: LoRA learns it cheaply"
 
 
 def _on_prem(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
@@ -214,8 +207,7 @@ RULES: tuple[Rule, ...] = (
     _qa,
     _tools,
     _few_labels,
-    _encoder_labels,
-    _generative_labels,
+    _enough_labels,
     _on_prem,
     _cost_and_speed,
     _baseline_good_enough,
