@@ -39,8 +39,10 @@ def _require() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an asyncio loop running on
+    this thread while it is open, and later tests that call `asyncio.run` would fail."""
     _require()
     from playwright.sync_api import sync_playwright
 
