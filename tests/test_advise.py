@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ({"task": "retrieval", "labelled_examples": 800, "sensitive_data": True}, "encoder_finetune"),
         ({"task": "generate", "labelled_examples": 600, "sensitive_data": True}, "lora_finetune"),
         ({"task": "extract", "labelled_examples": 900, "daily_volume": 50_000}, "lora_finetune"),
+        ({"task": "generate", "labelled_examples": 300, "house_style": True}, "lora_finetune"),
     ],
 )
 def test_each_path_is_recommended_with_its_reasons(answers: dict, expected: str) -> None:
@@ -84,7 +85,42 @@ def test_a_proven_tuned_gain_counts_for_fine_tuning_and_a_failed_one_against(bas
     finally:
         ev.unlink()
     assert proven.scores["encoder_finetune"] - failed.scores["encoder_finetune"] == 9
-    assert any("does not beat" in r for r in failed.reasons["encoder_finetune"])
+    assert any("does not prove a gain" in r for r in failed.reasons["encoder_finetune"])
+
+
+def test_against_reasons_are_negative_and_shown() -> None:
+    stale = advise({"task": "qa", "labelled_examples": 40, "knowledge_in_documents": True, "facts_change": True})
+    assert stale.recommendation == "rag"
+    assert stale.scores["lora_finetune"] < 0
+    assert any(r.startswith("-") and "stale" in r for r in stale.reasons["lora_finetune"])
+    assert any("< 100" in r for r in stale.reasons["prompting"]), "the threshold is stated"
+    assert "< 100 labelled examples" in stale.to_json()["thresholds"]["few_labels"]
+
+
+def test_the_run_data_check_feeds_the_data_quality_item(baseline_run: Path) -> None:
+    check = baseline_run / "data" / "check.json"
+    saved = check.read_text() if check.is_file() else None
+    try:
+        check.parent.mkdir(parents=True, exist_ok=True)
+        check.write_text(json.dumps({"counts": {"errors": {"bad_json": 2, "empty_text": 1}, "warnings": {}}}))
+        bad = {i.name: i for i in advise({"labelled_examples": 600}, run=baseline_run).checklist}
+        check.write_text(json.dumps({"counts": {"errors": {}, "warnings": {}}}))
+        clean = {i.name: i for i in advise({"labelled_examples": 600}, run=baseline_run).checklist}
+    finally:
+        check.write_text(saved) if saved is not None else check.unlink()
+    assert bad["data quality"].status == "warning" and "3 bad row" in bad["data quality"].why
+    assert clean["data quality"].status == "ok"
+    assert bad["baseline"].status == "ok" and "no baseline" not in bad["red flags"].why
+
+
+def test_a_target_above_labeller_agreement_is_a_red_flag() -> None:
+    answers = {"success_metric": "macro_f1", "target": 0.95, "annotator_agreement": 0.75, "label_guidelines": True}
+    items = {i.name: i for i in advise(answers).checklist}
+    assert items["red flags"].status == "warning" and "0.75 labeller agreement" in items["red flags"].why
+    assert items["labelling consistency"].status == "warning" and items["labelling consistency"].action
+    reachable = {i.name: i for i in advise({**answers, "target": 0.7, "annotator_agreement": 0.9}).checklist}
+    assert "agreement" not in reachable["red flags"].why
+    assert reachable["labelling consistency"].status == "ok"
 
 
 def test_checklist_flags_what_is_missing_and_scope_creep() -> None:
@@ -93,7 +129,7 @@ def test_checklist_flags_what_is_missing_and_scope_creep() -> None:
     assert items["baseline"].status == "missing"
     assert items["timeline"].status == "warning"
     assert items["red flags"].status == "warning" and "summaries" in items["red flags"].why
-    answers = {"success_metric": "macro_f1", "target": 0.9, "label_guidelines": True}
+    answers = {"success_metric": "macro_f1", "target": 0.9, "label_guidelines": True, "annotator_agreement": 0.95}
     ready = {i.name: i for i in advise(answers).checklist}
     assert ready["success metric"].status == "ok" and ready["labelling consistency"].status == "ok"
 
@@ -131,7 +167,18 @@ def test_cli_prints_json_and_writes_both_views(tmp_path: Path) -> None:
     assert printed["recommendation"] == "rag" == json.loads(out.read_text())["recommendation"]
     assert "# Advice" in out.with_suffix(".md").read_text()
     bad = runner.invoke(app, ["advise", "--task", "poetry"])
-    assert bad.exit_code != 0 and "task" in bad.output
+    assert bad.exit_code == 2 and "task" in bad.output and "Traceback" not in bad.output
+
+
+def test_cli_flags_override_the_answers_file(tmp_path: Path) -> None:
+    shipped = ROOT / "examples" / "advise" / "answers.yaml"
+    args = ["advise", "--answers", str(shipped), "--compute", "gpu", "--agreement", "0.8", "--target", "0.9", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["answers"]["compute"] == "gpu" and printed["answers"]["task"] == "extract"
+    items = {i["name"]: i for i in printed["checklist"]}
+    assert items["compute"]["status"] == "ok" and "0.8 labeller agreement" in items["red flags"]["why"]
 
 
 def test_cli_with_a_run_writes_the_advice_into_it(baseline_run: Path) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from hone.cli.errors import friendly_errors
+
+if TYPE_CHECKING:
+    from hone.plan.advise import Advice
 
 out = Console(highlight=False)
 MARK = {"ok": "[green]ok[/]", "warning": "[yellow]warning[/]", "missing": "[red]missing[/]"}
@@ -34,6 +37,16 @@ def advise(
     metric: Annotated[str | None, typer.Option(help="The success metric, e.g. macro_f1.")] = None,
     target: Annotated[float | None, typer.Option(help="The metric value that means success.")] = None,
     weeks: Annotated[float | None, typer.Option(help="Weeks until production.")] = None,
+    compute: Annotated[str | None, typer.Option(help="What you can train on: cpu or gpu.")] = None,
+    guidelines: Annotated[
+        bool | None, typer.Option("--guidelines/--no-guidelines", help="Written labelling guidelines exist.")
+    ] = None,
+    agreement: Annotated[
+        float | None, typer.Option(help="Share of examples two labellers label alike, 0-1 (caps any score).")
+    ] = None,
+    house_style: Annotated[
+        bool | None, typer.Option("--house-style", help="Outputs must keep a house tone/format prompts miss.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the advice as JSON.")] = False,
     out_file: Annotated[
         Path | None,
@@ -55,6 +68,8 @@ def advise(
         "task": task, "labelled_examples": labelled, "sensitive_data": sensitive, "latency_ms": latency_ms,
         "daily_volume": daily_volume, "knowledge_in_documents": documents, "facts_change": facts_change,
         "needs_tools": tools, "success_metric": metric, "target": target, "timeline_weeks": weeks,
+        "compute": compute, "label_guidelines": guidelines, "annotator_agreement": agreement,
+        "house_style": house_style,
     }  # fmt: skip
     with friendly_errors():
         result = decide(answers, run, **flags)
@@ -69,23 +84,27 @@ def advise(
         out.print(f"wrote {target_file} and {target_file.with_suffix('.md')}")
 
 
-def _write(result, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _write(result: Advice, path: Path) -> None:
     from hone.runs.rundir import write_json
 
     write_json(path, result.to_json())
     path.with_suffix(".md").write_text(result.to_markdown(), encoding="utf-8")
 
 
-def _print(result) -> None:  # type: ignore[no-untyped-def]
-    from hone.plan.advise import APPROACHES
+def _print(result: Advice) -> None:
+    from rich.table import Table
+
+    from hone.plan.advise import APPROACHES, THRESHOLDS
 
     out.print(f"[bold]Recommendation: {APPROACHES[result.recommendation]}[/]  (runner-up: {result.runner_up})")
+    scores = Table("approach", "score", "reasons for (+) and against (-)", show_lines=True)
     for name in sorted(result.scores, key=lambda n: -result.scores[n]):
-        out.print(f"  {name:<17} {result.scores[name]:+4.0f}")
-        for reason in result.reasons[name]:
-            out.print(f"      {reason}", soft_wrap=True)
-    out.print("[bold]Before you commit[/]")
+        scores.add_row(name, f"{result.scores[name]:+g}", "\n".join(result.reasons[name]) or "[dim]no rule fired[/]")
+    out.print(scores)
+    checks = Table("before you commit", "status", "why", "to do", title="Commitment checklist")
     for item in result.checklist:
-        out.print(f"  {MARK[item.status]} {item.name}: {item.why}", soft_wrap=True)
+        checks.add_row(item.name, MARK[item.status], item.why, item.action)
+    out.print(checks)
     for note in result.assumptions:
-        out.print(f"  [dim]assumed: {note}[/]")
+        out.print(f"[dim]assumed: {note}[/]")
+    out.print("[dim]thresholds: " + "; ".join(THRESHOLDS.values()) + "[/]", soft_wrap=True)

@@ -57,11 +57,20 @@ class Answers(BaseModel):
     )
     success_metric: str | None = Field(None, description="How success is measured, e.g. macro-F1 or field exact match.")
     target: float | None = Field(None, description="The value of success_metric that makes the project a success.")
-    label_guidelines: bool = Field(
-        False, description="Written labelling guidelines exist and labellers agree on most examples."
+    label_guidelines: bool = Field(False, description="Written labelling guidelines exist for this task.")
+    annotator_agreement: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of examples two labellers label the same way (0-1); it caps the score any model can reach.",
+    )
+    house_style: bool = Field(
+        False, description="Outputs must follow a house tone or fixed format that prompting alone keeps missing."
     )
     timeline_weeks: float | None = Field(None, gt=0, description="Weeks until it must be in production.")
-    gpu: bool = Field(False, description="A GPU is available for training (CPU-only fine-tuning suits small models).")
+    compute: Literal["cpu", "gpu"] | None = Field(
+        None, description="What you can train on: cpu or gpu (CPU suits small encoders and LoRA on ~135M models)."
+    )
     other_tasks: list[str] = Field(
         default_factory=list, description="Other jobs the same model is expected to do (scope creep shows here)."
     )
@@ -82,9 +91,12 @@ class Evidence:
 
 @dataclass
 class Item:
+    """One checklist line: its status, why, and what to do about it (empty when nothing)."""
+
     name: str
     status: Literal["ok", "missing", "warning"]
     why: str
+    action: str = ""
 
 
 @dataclass
@@ -95,6 +107,8 @@ class Advice:
     reasons: dict[str, list[str]]
     checklist: list[Item]
     assumptions: list[str] = field(default_factory=list)
+    answers: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,101 +119,133 @@ class Advice:
             "reasons": self.reasons,
             "checklist": [vars(i) for i in self.checklist],
             "assumptions": self.assumptions,
+            "thresholds": THRESHOLDS,
+            "answers": self.answers,
+            "evidence": self.evidence,
         }
 
     def to_markdown(self) -> str:
-        lines = [f"# Advice: {APPROACHES[self.recommendation]}", ""]
+        runner_up = f"Runner-up: {APPROACHES[self.runner_up]} ({self.scores[self.runner_up]:+g})."
+        lines = [f"# Advice: {APPROACHES[self.recommendation]}", "", runner_up, ""]
         for name in sorted(self.scores, key=lambda n: -self.scores[n]):
             lines.append(f"## {APPROACHES[name]} — score {self.scores[name]:+.0f}")
             lines += [f"- {r}" for r in self.reasons[name]] or ["- nothing for or against"]
             lines.append("")
         lines.append("## Before you commit")
-        lines += [f"- [{'x' if i.status == 'ok' else ' '}] **{i.name}** ({i.status}): {i.why}" for i in self.checklist]
+        for i in self.checklist:
+            lines.append(f"- [{'x' if i.status == 'ok' else ' '}] **{i.name}** ({i.status}): {i.why}")
+            lines += [f"  - to do: {i.action}"] if i.action else []
         if self.assumptions:
             lines += ["", "## Assumed", *[f"- {a}" for a in self.assumptions]]
+        lines += ["", "## Thresholds", *[f"- {t}" for t in THRESHOLDS.values()]]
         return "\n".join(lines) + "\n"
 
 
-Rule = Callable[[Answers, Evidence | None], tuple[str, float, str] | None]
+Hit = tuple[str, float, str]  # (approach, points — negative is a reason against, the reason in words)
+Rule = Callable[[Answers, Evidence | None], list[Hit]]
 
 
-def _documents(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
-    if a.knowledge_in_documents:
-        points = 4 if a.facts_change else 2
-        changing = " and change often: a fine-tuned model would be out of date" if a.facts_change else ""
-        return "rag", points, f"the facts live in documents{changing}; retrieve them at answer time"
-    return None
+def _documents(a: Answers, e: Evidence | None) -> list[Hit]:
+    if not a.knowledge_in_documents:
+        return []
+    if not a.facts_change:
+        return [("rag", 2, "the facts live in documents: retrieve them at answer time")]
+    stale = "facts baked into weights go stale when they change; retrain for every update"
+    return [
+        ("rag", 4, "the facts live in documents and change often: retrieval stays current without retraining"),
+        ("lora_finetune", -2, stale),
+    ]
 
 
-def _qa(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
-    if a.task == "qa":
-        return "rag", 3, "question answering over documents is what retrieval is for"
-    return None
+def _qa(a: Answers, e: Evidence | None) -> list[Hit]:
+    return [("rag", 3, "question answering over documents is what retrieval is for")] if a.task == "qa" else []
 
 
-def _tools(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
-    if a.needs_tools:
-        return "agent", 6, "the job needs actions or live data from tools/APIs: no fine-tune supplies those"
-    return None
+def _tools(a: Answers, e: Evidence | None) -> list[Hit]:
+    if not a.needs_tools:
+        return []
+    return [("agent", 8, "the job needs actions or live data from tools/APIs: no fine-tune supplies those")]
 
 
-def _few_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
-    if a.labelled_examples < FEW_LABELS:
-        return "prompting", 4, (
-            f"{a.labelled_examples} labelled examples (< {FEW_LABELS}): use them to test prompts and as few-shot "
-            "examples; label more before training"
-        )
-    return None
+def _few_labels(a: Answers, e: Evidence | None) -> list[Hit]:
+    if a.labelled_examples >= FEW_LABELS:
+        return []
+    why = f"{a.labelled_examples} labelled examples (< {FEW_LABELS})"
+    return [
+        ("prompting", 4, f"{why}: use them to test prompts and as few-shot examples; label more before training"),
+        ("encoder_finetune", -2, f"{why}: too few to train on and still hold out a test set"),
+        ("lora_finetune", -2, f"{why}: too few to train on and still hold out a test set"),
+    ]
 
 
-def _enough_labels(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+def _enough_labels(a: Answers, e: Evidence | None) -> list[Hit]:
     if a.labelled_examples < FEW_LABELS or a.task not in ENCODER_TASKS + GENERATIVE_TASKS:
-        return None
+        return []
     points = 4 if a.labelled_examples >= ENOUGH_LABELS else 2
+    size = f"≥ {ENOUGH_LABELS}" if points == 4 else f"{FEW_LABELS}–{ENOUGH_LABELS}"
     if a.task in ENCODER_TASKS:
-        what = "embeddings/reranker" if a.task == "retrieval" else "encoder"
-        return "encoder_finetune", points, f"{a.task} with {a.labelled_examples} examples: a small {what} learns it"
+        what = "embedding model/reranker" if a.task == "retrieval" else "encoder"
+        return [("encoder_finetune", points, f"{a.task} with {a.labelled_examples} ({size}) examples: a small {what} "
+                 "learns it")]  # fmt: skip
     style = "a house tone" if a.task == "generate" else "a fixed output format"
-    return "lora_finetune", points, f"{a.task} with {a.labelled_examples} examples of {style}: LoRA learns it cheaply"
+    return [("lora_finetune", points, f"{a.task} with {a.labelled_examples} ({size}) examples of {style}: LoRA "
+             "learns it cheaply")]  # fmt: skip
 
 
-def _on_prem(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+def _house_style(a: Answers, e: Evidence | None) -> list[Hit]:
+    if not a.house_style or a.task not in GENERATIVE_TASKS:
+        return []
+    return [("lora_finetune", 2, "a house tone/format that prompts keep missing is what a LoRA adapter learns best")]
+
+
+def _on_prem(a: Answers, e: Evidence | None) -> list[Hit]:
     if not a.sensitive_data:
-        return None
-    target = "encoder_finetune" if a.task in ENCODER_TASKS else "lora_finetune"
-    return target, 2, "the data must stay on your machines: a small model you host beats an external API"
+        return []
+    return [
+        (_specialist(a), 2, "the data must stay on your machines: a small model you host beats an external API"),
+        ("prompting", -1, "the data must stay on your machines: no hosted LLM API; only a self-hosted model"),
+    ]
 
 
-def _cost_and_speed(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+def _cost_and_speed(a: Answers, e: Evidence | None) -> list[Hit]:
     reasons = []
     if a.latency_ms is not None and a.latency_ms < TIGHT_LATENCY_MS:
-        reasons.append(f"a {a.latency_ms:.0f} ms latency target")
+        reasons.append(f"a {a.latency_ms:g} ms latency target (< {TIGHT_LATENCY_MS} ms)")
     if a.daily_volume is not None and a.daily_volume >= HIGH_VOLUME:
-        reasons.append(f"{a.daily_volume:,} requests a day")
-    if not reasons or a.labelled_examples < FEW_LABELS:
-        return None
-    target = "encoder_finetune" if a.task in ENCODER_TASKS else "lora_finetune"
-    return target, 2 * len(reasons), f"{' and '.join(reasons)} favour a small specialised model"
+        reasons.append(f"{a.daily_volume:,} requests a day (≥ {HIGH_VOLUME:,})")
+    if not reasons:
+        return []
+    hits: list[Hit] = [("agent", -1, f"{reasons[0]}: every tool call and model round trip adds up")]
+    if a.labelled_examples >= FEW_LABELS:
+        hits.append((_specialist(a), 2 * len(reasons), f"{' and '.join(reasons)} favour a small specialised model"))
+    return hits
 
 
-def _baseline_good_enough(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
-    if e is None or a.target is None or not _meets(e, e.baseline_score, a.target):
-        return None
-    return "prompting", 8, (
-        f"the best baseline ({e.best_baseline}) already scores {e.baseline_score:.3f} {e.metric}, meeting the "
-        f"target {a.target}: ship the cheaper system"
-    )
+def _baseline_vs_target(a: Answers, e: Evidence | None) -> list[Hit]:
+    if e is None or a.target is None:
+        return []
+    scored = f"the best baseline ({e.best_baseline}) scores {e.baseline_score:.3f} {e.metric}"
+    if _meets(e, e.baseline_score, a.target):
+        return [
+            ("prompting", 8, f"{scored}, meeting the target {a.target:g}: ship the cheaper system, do not fine-tune"),
+            (_specialist(a), -3, f"{scored}, already at the target {a.target:g}: a fine-tune has nothing to win"),
+        ]
+    return [(_specialist(a), 2, f"{scored}, short of the target {a.target:g}: there is room for a tuned model")]
 
 
-def _tuned_proven(a: Answers, e: Evidence | None) -> tuple[str, float, str] | None:
+def _tuned_proven(a: Answers, e: Evidence | None) -> list[Hit]:
     if e is None or not e.tuned:
-        return None
-    target = "encoder_finetune" if a.task in ENCODER_TASKS else "lora_finetune"
+        return []
     low, high = e.tuned["ci95"]
     gain = f"{e.tuned['gain']:+.3f} {e.metric} (95% CI {low:+.3f} to {high:+.3f})"
-    if e.tuned["better"]:
-        return target, 5, f"the tuned run beats {e.best_baseline} by {gain}"
-    return target, -4, f"the tuned run does not beat {e.best_baseline}: {gain}"
+    if low > 0:  # the whole interval above zero: a gain the test set proves, not noise
+        return [(_specialist(a), 5, f"the tuned run beats {e.tuned.get('baseline', e.best_baseline)} by {gain}")]
+    return [(_specialist(a), -4, f"the tuned run does not prove a gain over {e.best_baseline}: {gain}")]
+
+
+def _specialist(a: Answers) -> str:
+    """The fine-tune that fits the task: an encoder for labels/spans/ranking, LoRA on a causal LM otherwise."""
+    return "encoder_finetune" if a.task in ENCODER_TASKS else "lora_finetune"
 
 
 RULES: tuple[Rule, ...] = (
@@ -208,11 +254,18 @@ RULES: tuple[Rule, ...] = (
     _tools,
     _few_labels,
     _enough_labels,
+    _house_style,
     _on_prem,
     _cost_and_speed,
-    _baseline_good_enough,
+    _baseline_vs_target,
     _tuned_proven,
 )
+THRESHOLDS = {
+    "few_labels": f"< {FEW_LABELS} labelled examples: prompting/few-shot first, label more",
+    "enough_labels": f"≥ {ENOUGH_LABELS} labelled examples: a small specialist usually beats prompting",
+    "tight_latency": f"< {TIGHT_LATENCY_MS} ms p95: a hosted large model's round trip rarely fits",
+    "high_volume": f"≥ {HIGH_VOLUME:,} requests a day: a small served model's cost per call wins",
+}
 
 
 def _meets(e: Evidence, score: float, target: float) -> bool:
@@ -230,14 +283,14 @@ def advise(
     scores = dict.fromkeys(APPROACHES, 0.0)
     reasons: dict[str, list[str]] = {name: [] for name in APPROACHES}
     for rule in RULES:
-        if (hit := rule(a, e)) is not None:
-            name, points, reason = hit
+        for name, points, reason in rule(a, e):
             scores[name] += points
             reasons[name].append(f"{'+' if points >= 0 else ''}{points:g}: {reason}")
     ranked = sorted(APPROACHES, key=lambda n: (-scores[n], list(APPROACHES).index(n)))
     from hone.plan.checklist import assumptions, checklist
 
-    return Advice(ranked[0], ranked[1], scores, reasons, checklist(a, e), assumptions(a))
+    evidence = None if e is None else {**vars(e), "run": str(run)}
+    return Advice(ranked[0], ranked[1], scores, reasons, checklist(a, e), assumptions(a), a.model_dump(), evidence)
 
 
 def load_answers(source: Answers | Mapping[str, Any] | str | Path | None, overrides: Mapping[str, Any]) -> Answers:
