@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 import hone
+from browser import assert_clean
 from hone.cli import app
 from hone.sweep.curve import crossing, curve, fit
 
@@ -74,8 +76,10 @@ def test_train_fraction_keeps_dev_and_test_and_is_seeded(config_dict: dict) -> N
     assert labels == {ex.label_key for ex in full["train"]}
 
 
-def test_sweep_cli_writes_curves_resumes_and_draws_two_series(tmp_path: Path, config_dict: dict) -> None:
+def test_sweep_cli_writes_curves_resumes_and_draws_two_series(tmp_path: Path, config_dict: dict, page: Any) -> None:
     config_dict["baseline"] = {"methods": ["majority"]}
+    config_dict["train"] = {**config_dict["train"], "epochs": 1, "batch_size": 32}
+    config_dict["eval"] = {"bootstrap": 100}
     first, second = tmp_path / "full.yaml", tmp_path / "freeze.yaml"
     first.write_text(yaml.safe_dump(config_dict))
     frozen = {**config_dict, "name": "f", "model": {**config_dict["model"], "method": "freeze"}}
@@ -98,11 +102,21 @@ def test_sweep_cli_writes_curves_resumes_and_draws_two_series(tmp_path: Path, co
     half, whole = sweep["series"][0]["summary"]
     assert half["examples"] < whole["examples"]
     assert (folder / "sweep.png").stat().st_size > 1000
-    assert "Learning curves" in (folder / "sweep.html").read_text()
+    page.goto((folder / "sweep.html").as_uri())
+    assert "Learning curves" in page.inner_text("h1") and page.locator("tbody tr").count() == 4
+    assert page.evaluate("document.querySelector('img').naturalWidth") > 100  # the embedded PNG decodes
+    assert_clean(page)
     before = {p: p.stat().st_mtime for p in folder.glob("points/*/eval.json")}
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and again.output.count("(done before)") == 8
     assert before == {p: p.stat().st_mtime for p in folder.glob("points/*/eval.json")}
+    # a point interrupted after training keeps its model: the next run only scores it
+    point = Path(sweep["series"][1]["points"][0]["run_dir"])
+    (point / "eval.json").unlink()
+    weights = {p: p.stat().st_mtime for p in (point / "model").iterdir()}
+    third = runner.invoke(app, args)
+    assert third.exit_code == 0 and third.output.count("(done before)") == 7, third.output
+    assert (point / "eval.json").is_file() and weights == {p: p.stat().st_mtime for p in (point / "model").iterdir()}
 
 
 def test_bad_fractions_are_refused(tmp_path: Path, config_dict: dict) -> None:

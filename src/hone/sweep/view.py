@@ -13,6 +13,7 @@ COLOURS = ("#2563eb", "#dc2626", "#059669", "#d97706")
 def draw(result: dict[str, Any]) -> Any:
     """The figure: seed points, mean ± std band, and the fitted curve dashed, per series; log-scaled x."""
     import numpy as np
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     from hone.report.plots import _figure, _style
     from hone.sweep.curve import predict
@@ -33,6 +34,10 @@ def draw(result: dict[str, Any]) -> Any:
     if result["crossing"]:
         ax.axvline(result["crossing"]["examples"], color="#6b7280", linestyle=":", label="curves cross")
     ax.set_xscale("log")
+    # plain counts (50, 100, 200) read better than 5×10¹ on a data-size axis
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(sorted({s["examples"] for series in result["series"] for s in series["summary"]}))
     _style(ax, f"{result['metric']} vs training examples", "training examples (log scale)", result["metric"])
     ax.legend(fontsize=8, frameon=False)
     return fig
