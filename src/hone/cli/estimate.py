@@ -38,11 +38,15 @@ def estimate(
 ) -> None:
     """Predict peak training memory (weights, gradients, optimizer state, activations, logits) and time per epoch.
 
-    Reads and tokenises the training data as training does (its token lengths decide the batch shapes), builds the
-    model from its config without reading weights, and prints each memory component, the time per epoch on this
-    CPU and on common GPUs, and whether the run fits on a 16/24/40/80 GB GPU (and the largest batch that does).
-    With --measure, a fresh process trains --steps real steps on the widest batch and the table shows predicted
-    against measured peak memory (peak RSS minus RSS after the imports) and seconds per step.
+    Tokenises the training data as training does and builds the model from its config without reading weights.
+
+    Prints each memory component, the time per epoch on this CPU and on common GPUs, and the GPU-size table.
+
+    The table says whether the run fits on a 16/24/40/80 GB GPU, and the largest batch that does.
+
+    --measure trains --steps real steps on the widest batch in a fresh process and compares with the prediction.
+
+    Measured peak memory is the process's peak RSS minus its RSS after the imports.
     """
     from hone import api
     from hone.plan import estimate as plan
