@@ -7,12 +7,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from hone.runs.registry import Registry, RunRecord
+from waiting import scaled, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -39,14 +39,9 @@ def _wait_ready(proc: subprocess.Popen[str]) -> None:
     assert proc.stdout.readline().strip() == "ready"
 
 
-def _eventually_killed(reg: Registry, name: str, within_s: float = 10.0) -> bool:
+def _eventually_killed(reg: Registry, name: str) -> bool:
     """SIGKILL is delivered asynchronously: poll until the registry sees the death."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if reg.get(name).status == "killed":  # type: ignore[union-attr]
-            return True
-        time.sleep(0.02)
-    return False
+    return wait_until(lambda: reg.get(name).status == "killed", 10, f"{name} seen as killed")  # type: ignore[union-attr]
 
 
 def test_start_finish_roundtrip(tmp_path: Path) -> None:
@@ -123,7 +118,7 @@ def test_sigkilled_run_shows_killed(tmp_path: Path) -> None:
         # Not reaped yet: once the signal lands the child is a zombie, which counts as dead.
         assert _eventually_killed(reg, "victim")
     finally:
-        proc.wait(timeout=10)
+        proc.wait(timeout=scaled(10))
     assert reg.get("victim").status == "killed"  # type: ignore[union-attr]
     assert [r.status for r in reg.list()] == ["killed"]
 
@@ -164,7 +159,7 @@ def test_sigterm_handled_shows_stopped(tmp_path: Path) -> None:
     )
     _wait_ready(proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=scaled(30)) == 0
     rec = Registry(db).get("polite")
     assert rec is not None
     assert (rec.status, rec.message) == ("stopped", "SIGTERM")
@@ -189,7 +184,7 @@ def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
     for proc in procs:
         _wait_ready(proc)
     for proc in procs:
-        assert proc.wait(timeout=120) == 0
+        assert proc.wait(timeout=scaled(120)) == 0
     reg = Registry(db)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -23,6 +23,7 @@ import hone
 from hone.runs.registry import Registry
 from hone.train import checkpoint as ck
 from scorecard import record
+from waiting import scaled
 
 FAULTS = Path(__file__).with_name("faults.py")
 STOPPED = 128 + signal.SIGTERM
@@ -33,7 +34,7 @@ def _hone_with_fault(spec: dict[str, Any], *args: str) -> subprocess.CompletedPr
         [sys.executable, str(FAULTS), json.dumps(spec), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
     )
 
 

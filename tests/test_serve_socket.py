@@ -20,6 +20,8 @@ import httpx
 import openai
 import pytest
 
+from waiting import scaled, settled, wait_until
+
 KEY = "socket-key"
 
 
@@ -53,16 +55,14 @@ class Server:
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
 
     def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert self.process.poll() is None, self.output()
             try:
-                if self.http.get("/ready").status_code == 200:
-                    return
+                return self.http.get("/ready").status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError("the server did not become ready")
+                return False
+
+        wait_until(ready, timeout, "ready server", interval=0.2)
 
     def output(self) -> str:
         self.log.seek(0)
@@ -82,6 +82,12 @@ class Server:
             self.process.wait(10)
         self.http.close()
         self.log.close()
+
+
+def _refused(srv: Server) -> httpx.Response | None:
+    """The answer to a new request, when it is a 503 (the server is draining)."""
+    late = httpx.post(f"{srv.url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+    return late if late.status_code == 503 else None
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +141,9 @@ def test_a_client_that_hangs_up_stops_its_generation(server: Server, client: ope
         if i == 3:
             break
     stream.close()
-    time.sleep(1.0)
-    written = server.tokens("beta") - before
-    time.sleep(0.5)
-    assert server.tokens("beta") - before == written < 300
+    # the count comes to rest well short of the 300 tokens the request would have written
+    written = settled(lambda: server.tokens("beta") - before, quiet=1.0, timeout=60, what="generated tokens")
+    assert written < 300
 
 
 def test_runtime_adapter_load_serves_and_unloads(server: Server, client: openai.OpenAI) -> None:
@@ -168,9 +173,8 @@ def test_sigterm_drains_then_exits_zero(serve_runs: dict[str, Path]) -> None:
             lines = response.iter_lines()
             next(lines)
             srv.process.send_signal(signal.SIGTERM)
-            time.sleep(0.3)
-            late = httpx.post(f"{srv.url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
-            assert late.status_code == 503 and late.json()["error"]["code"] == "unavailable"
+            late = wait_until(lambda: _refused(srv), 30, "503 to a new request once the drain began")
+            assert late.json()["error"]["code"] == "unavailable"
             rest = [line for line in lines if line]
         assert rest[-1] == "data: [DONE]" and '"finish_reason": "length"' in rest[-2]
         assert srv.process.wait(30) == 0
@@ -205,4 +209,4 @@ def test_overload_on_loopback_gets_success_or_429_never_5xx(serve_runs: dict[str
     assert set(codes) <= {200, 429}, sorted(set(codes))
     assert codes.count(200) >= 4 and codes.count(429) >= 1
     rejected = sorted(seconds for code, seconds in results if code == 429)
-    assert rejected[len(rejected) // 2] < 1.0, "429s must come at once, not after waiting"
+    assert rejected[len(rejected) // 2] < scaled(1.0), "429s must come at once, not after waiting"
