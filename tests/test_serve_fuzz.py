@@ -220,13 +220,29 @@ def _answered(auth: str, case: Any, response: FuzzResponse) -> None:
     ANSWERED_AT["last"] = now
 
 
+FUZZ_TESTS = {  # each fuzzing test, and the key its requests are counted under
+    "test_fuzzed_requests_with_the_key_never_get_5xx_and_errors_are_openai_format": "key",
+    "test_fuzzed_requests_without_a_key_are_401_in_openai_format": "no key",
+}
+
+
 @pytest.fixture(autouse=True, scope="module")
-def figures() -> Iterator[None]:
-    """After the module: print the answers per operation and record the totals (scorecard item 11)."""
+def figures(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the module: print the answers per operation and record the totals (scorecard item 11).
+
+    A fuzzing test that ran but sent no request (schemathesis could not start, say) fails the module here:
+    a scorecard line of "0 requests" would read as a pass.
+    """
     yield
     for auth, operations in SEEN.items():
         for label, counts in sorted(operations.items()):
             print(f"{auth}: {label}: {sum(counts.values())} cases, {dict(sorted(counts.items()))}")
+    ran = {FUZZ_TESTS[item.originalname] for item in request.session.items if item.originalname in FUZZ_TESTS}
+    silent = sorted(auth for auth in ran if not SEEN[auth])
+    if silent:
+        pytest.fail(f"the fuzzing made no request ({', '.join(silent)}): see the fuzzing test's own failure")
+    if not ran:
+        return
     per_operation = {auth: [sum(c.values()) for c in ops.values()] or [0] for auth, ops in SEEN.items()}
     statuses = Counter()
     for operations in SEEN.values():
