@@ -20,3 +20,25 @@ def test_quickstart_is_two_commands_and_ci_runs_the_test_one() -> None:
     assert install_and_demo.endswith("hone demo")
     assert "pytest" in install_and_test
     assert install_and_test in (ROOT / ".ci" / "run").read_text()
+
+
+def test_constraints_pin_every_dependency_within_the_pyproject_bounds() -> None:
+    """CI installs .ci/constraints.txt: each dependency of hone and of its dev extra has an exact version there,
+    and that version is one pyproject.toml admits (a refresh cannot silently leave a bound behind)."""
+    import pytest
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pins = {}
+    for line in (ROOT / ".ci" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]]
+    for req in needed:
+        name = req.name.lower().replace("_", "-")
+        if name in ("hone", "torch"):  # hone is the project; torch is pinned on the command line
+            continue
+        assert name in pins, f"{req.name} is not pinned in .ci/constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} breaks {req}"
