@@ -463,9 +463,9 @@ def _shell_word(arg: str) -> str:
 
 def _copy_base(base: Path, target: Path) -> None:
     """The base model's files (weights, config, tokenizer); never a pickle, and no subfolders."""
-    from hone.models.resolve import PICKLE_SUFFIXES
+    from hone.models.resolve import is_pickle_name
 
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(base.iterdir()):
-        if path.is_file() and path.suffix not in PICKLE_SUFFIXES:
+        if path.is_file() and not is_pickle_name(path):
             shutil.copy2(path, target / path.name)

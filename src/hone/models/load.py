@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from hone.models.resolve import PICKLE_SUFFIXES, quiet_transformers, resolve_model
+from hone.models.resolve import is_pickle_name, quiet_transformers, resolve_model
 from hone.tasks import task_from_description
 
 
@@ -53,11 +53,12 @@ def load_trained(model_dir: Path) -> LoadedModel:
 
 
 def refuse_pickles(directory: Path) -> None:
-    found = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    found = sorted(p.name for p in directory.iterdir() if is_pickle_name(p))
     if found:
         raise PermissionError(
-            f"{directory} holds pickle files {found}; hone loads safetensors only, because loading a pickle "
-            "executes code from the file. Convert them to safetensors with a tool you trust, then remove them."
+            f"{directory} holds pickle files {found} (refused by name; hone never unpickles them); hone loads "
+            "safetensors only, because loading a pickle executes code from the file. Convert them to safetensors "
+            "with a tool you trust, then remove them."
         )
 
 

@@ -19,6 +19,11 @@ BUNDLED_GGUF: dict[str, tuple[str, str, str]] = {
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
+def is_pickle_name(path: Path) -> bool:
+    """Whether `path` is named like a pickle file, in any letter case (`model.BIN` too)."""
+    return path.suffix.lower() in PICKLE_SUFFIXES
+
+
 class ModelNotFound(FileNotFoundError):
     """The model name is neither bundled, a directory, nor in the local cache."""
 
@@ -57,7 +62,7 @@ def resolve_model(name: str) -> Path:
 def refuse_pickle_weights(path: Path) -> Path:
     """A base model folder whose weights exist only as pickles is refused: loading one runs code from the file.
     Beside safetensors weights a pickle is never read (the Hugging Face loaders take safetensors first)."""
-    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    pickles = sorted(p.name for p in path.iterdir() if is_pickle_name(p))
     if pickles and not any(path.glob("*.safetensors")):
         raise PermissionError(
             f"{path} holds its weights only as pickle files {pickles}; hone loads safetensors only, because "

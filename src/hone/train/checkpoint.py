@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from hone.models.resolve import PICKLE_SUFFIXES
+from hone.models.resolve import is_pickle_name
 
 MARKER = "COMPLETE"
 _NAME = re.compile(r"^(step|best)-(\d{8})$")
@@ -156,7 +156,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
 
 def verify(path: Path) -> None:
     """Raise CheckpointError unless `path` is complete and every file matches its checksum."""
-    if pickles := sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES):
+    if pickles := sorted(p.name for p in path.iterdir() if is_pickle_name(p)):
         raise CheckpointError(
             f"{path} holds pickle files {pickles}; hone never writes them and never loads them (unpickling runs "
             "code from the file), so this checkpoint is not trusted"
