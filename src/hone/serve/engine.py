@@ -13,6 +13,7 @@ The engine runs on one thread (the scheduler's); callbacks run there too and mus
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from hone.serve import multi_lora
 from hone.serve.cache import KV, PrefixCache
 from hone.serve.multi_lora import BASE
 
+log = logging.getLogger("hone.serve")
 # Below this a temperature is 0 once cast to float32 (and dividing by it gives inf/nan): decode greedily.
 GREEDY_BELOW = torch.finfo(torch.float32).tiny
 SEEDS = 2**64  # torch.Generator takes seeds in [0, 2**64); any int a client sends is folded into that range
@@ -127,8 +129,14 @@ class CausalEngine:
             if g.cancelled.is_set():
                 self._finish(g, "cancelled")
                 continue
-            kv, logits = self._prefill(g)
-            if self._advance(g, logits[0]) is None:
+            try:
+                kv, logits = self._prefill(g)
+                finished = self._advance(g, logits[0])
+            except Exception:  # noqa: BLE001 - this row's own prefill or first token: it fails alone
+                log.exception("a row failed to start; it ends with an error, the others go on")
+                self._finish(g, "error")
+                continue
+            if finished is None:
                 joined.append((g, kv))
         if joined:
             self._merge(joined)
@@ -175,7 +183,7 @@ class CausalEngine:
         out = self._forward(ids, positions, self.mask.to(self.device), _cache(self.kv), names)
         self.kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
         logits = out.logits[:, -1]
-        done = [i for i, g in enumerate(self.rows) if self._advance(g, logits[i]) is not None]
+        done = [i for i, g in enumerate(self.rows) if self._next(g, logits[i]) is not None]
         produced = len(self.rows)
         self._drop(done, None)
         self._release()
@@ -186,6 +194,14 @@ class CausalEngine:
         for g in self.rows:
             self._finish(g, reason)
         self.rows, self.kv, self.mask = [], [], torch.zeros((0, 0), dtype=torch.long)
+
+    def _next(self, g: Generation, logits: torch.Tensor) -> str | None:
+        """`_advance` for a running row; an error in its own sampling or constraint ends that row alone."""
+        try:
+            return self._advance(g, logits)
+        except Exception:  # noqa: BLE001
+            log.exception("a row failed while choosing its next token; it ends with an error, the others go on")
+            return self._finish(g, "error")
 
     def _advance(self, g: Generation, logits: torch.Tensor) -> str | None:
         """Choose the row's next token; returns the finish reason when the row is done."""

@@ -21,10 +21,11 @@ the largest group's m slots. Then, whatever n and g:
 
     X = x[gather]                     (g x m x in)    one gather of the rows into their groups
     Y = bmm(bmm(X, SA[used]), SB[used])  (g x m x out)  two batched matmuls, each group with its own adapter
-    y = W x + Y[scatter] * keep                        one gather back to row order, one add
+    y = W x + where(keep, Y[scatter], 0)               one gather back to row order, one add
 
-where `keep` is 0 for a row with no adapter on this layer (a base row, or an adapter that does not target
-it) and only exists when there is such a row, and `SA[used]` is a gather of the weights only when some of
+where `keep` is false for a row with no adapter on this layer (a base row, or an adapter that does not target
+it) and only exists when there is such a row (a selection, not a product with a 0/1 mask: an adapter with a
+NaN weight must leave every other row exact, and NaN x 0 is NaN), and `SA[used]` is a gather of the weights only when some of
 the layer's adapters have no row in this batch. Each row gets exactly s_a B_a A_a x_b: the padding adds
 zeros, so in fp32 the result equals PEFT's up to the order of summation. A forward whose rows all use one
 adapter (every prefill: the engine prefills one row at a time) uses that adapter's weights alone, two
@@ -114,7 +115,7 @@ class _Groups:
     scatter: torch.Tensor  # (rows,) each row's slot
     size: int  # m, the largest group
     adapters: torch.Tensor | None  # the stack slots of the g adapters present; None: all, in order
-    keep: torch.Tensor | None  # (rows, 1, 1): 0 for a row with no adapter on this layout; None: every row has one
+    keep: torch.Tensor | None  # (rows, 1, 1) bool: false for a row with no adapter on this layout; None: all have one
 
 
 @dataclass
@@ -263,7 +264,7 @@ def _grouped(x: torch.Tensor, stack: _Stack, groups: _Groups) -> torch.Tensor:
     t = slots.shape[1]
     h = torch.bmm(slots.view(a.shape[0], groups.size * t, -1), a)  # (g, m * t, r_max)
     y = torch.bmm(h, b).view(-1, t, b.shape[-1]).index_select(0, groups.scatter)  # (rows, t, out)
-    return y if groups.keep is None else y * groups.keep
+    return y if groups.keep is None else torch.where(groups.keep, y, 0.0)
 
 
 def _groups(layout: _Layout, names: list[str]) -> _Groups | None:
@@ -284,8 +285,7 @@ def _groups(layout: _Layout, names: list[str]) -> _Groups | None:
     adapters = None if len(present) == len(layout.index) else index(present)
     keep = None
     if None in slot_of:
-        keep = torch.tensor([float(j is not None) for j in slot_of], dtype=layout.dtype, device=layout.device)
-        keep = keep.view(-1, 1, 1)
+        keep = torch.tensor([j is not None for j in slot_of], dtype=torch.bool, device=layout.device).view(-1, 1, 1)
     return _Groups(index(gather), index(scatter), size, adapters, keep)
 
 

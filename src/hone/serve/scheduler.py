@@ -175,19 +175,30 @@ class Scheduler:
                 self.metrics.batch_size.labels(kind=group[0].key[1]).observe(len(items))
             try:
                 results = group[0].fn(items)
-            except Exception as exc:  # one bad batch fails its own calls, never the thread
-                log.warning("%s on %s failed: %s", group[0].key[1], group[0].key[0], exc)
-                for call in group:
-                    call.future.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001 - one bad batch must not fail the thread
+                self._isolate(group, exc)
                 continue
             start = 0
             for call in group:
                 call.future.set_result(results[start : start + len(call.items)])
                 start += len(call.items)
 
+    def _isolate(self, group: list[Call], exc: Exception) -> None:
+        """A batch failed: run each of its calls alone, so only the call that fails gets the error."""
+        if len(group) == 1:
+            log.warning("%s on %s failed: %s", group[0].key[1], group[0].key[0], exc)
+            group[0].future.set_exception(exc)
+            return
+        for call in group:
+            try:
+                call.future.set_result(call.fn(call.items))
+            except Exception as own:  # noqa: BLE001
+                log.warning("%s on %s failed: %s", call.key[1], call.key[0], own)
+                call.future.set_exception(own)
+
     def _step(self, joins: dict[CausalEngine, list[Generation]]) -> None:
         for engine, new in joins.items():
-            self._guard(engine, lambda e=engine, n=new: e.admit(n), new)
+            self._guard(engine, lambda e=engine, n=new: e.admit(n), new)  # a row that fails to join fails alone
         for engine in list(self._engines | set(joins)):
             started = time.perf_counter()
             produced = self._guard(engine, engine.step, [])
