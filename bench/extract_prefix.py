@@ -116,7 +116,7 @@ class Bench:
         self.engine = CausalEngine(self.model, self.eos, None, self.autocast, mixed=True)
 
     def request(self, fields: tuple[tuple[str, str, list[str] | None, str | None], ...]) -> Request:
-        """A request for `fields`, as /v1/extract builds it (`task_routes._task_for` and `_program`)."""
+        """A request for `fields`, as /v1/extract builds it (`task_ops._task_for` and `_program`)."""
         from hone.tasks.extract import ExtractTask
         from hone.tasks.json_decode import JsonProgram
 
@@ -132,7 +132,7 @@ class Bench:
     # --- hone -------------------------------------------------------------------------------------------
 
     def prompt(self, request: Request) -> list[int]:
-        """The prompt tokens, exactly as `task_routes._extract_prompt` builds them."""
+        """The prompt tokens, exactly as `task_ops._extract_prompt` builds them."""
         from hone.tasks.chat import prompt_ids
 
         task = request.task

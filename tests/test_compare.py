@@ -293,7 +293,7 @@ def test_hone_serve_as_judge_counts_unparseable_verdicts(chat_runs: dict[str, Pa
     from hone.serve.config import ServeConfig
 
     outputs = graded_outputs(tmp_path / "o.jsonl", n=3)
-    server = create_app(ServeConfig(runs=[str(chat_runs["left"])], no_auth=True), keys=None)
+    server = create_app(ServeConfig(runs=[str(chat_runs["left"])], no_auth=True, worker="thread"), keys=None)
     with serve_app(server) as url:
         assert server.state.hone.loaded.wait(120)
         result = compare(

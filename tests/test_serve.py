@@ -33,7 +33,7 @@ def one_thread() -> Iterator[None]:
 
 
 def make_client(runs: dict[str, Path], **settings: Any) -> TestClient:
-    config = ServeConfig(runs=[str(p) for p in runs.values()], **settings)
+    config = ServeConfig(runs=[str(p) for p in runs.values()], **{"worker": "thread", **settings})
     app = create_app(config, keys=[KEY])
     return TestClient(app, headers=AUTH, raise_server_exceptions=False)
 
@@ -55,6 +55,11 @@ def answer(response: Any) -> str:
     return response.json()["choices"][0]["message"]["content"]
 
 
+def pool(client: TestClient) -> Any:
+    """The models of the app's worker (a thread of this process in these tests)."""
+    return client.app.state.hone.link.in_process.state.pool
+
+
 def metric(client: TestClient, name: str) -> float:
     lines = client.get("/metrics").text.splitlines()
     return sum(float(line.split()[-1]) for line in lines if line.startswith(name))
@@ -69,7 +74,7 @@ def test_models_lists_the_base_once_and_every_run_with_its_task(client: TestClie
     assert data["base"]["task"] == "base" and data["base"]["parent"] is None
     assert {data[n]["parent"] for n in ("alpha", "beta", "attrs")} == {"base"}
     assert data["topics"]["task"] == "classify" and data["vectors"]["task"] == "embed"
-    engines = {id(s.engine) for s in client.app.state.hone.pool.models.values() if s.engine is not None}
+    engines = {id(s.engine) for s in pool(client).models.values() if s.engine is not None}
     assert len(engines) == 1, "every adapter must sit on one copy of the base"
 
 
@@ -136,7 +141,7 @@ def test_streaming_gives_the_same_text_as_one_response(client: TestClient) -> No
 
 
 def test_completions_take_several_prompts_and_token_ids(client: TestClient) -> None:
-    tokenizer = client.app.state.hone.pool.get("alpha").tokenizer
+    tokenizer = pool(client).get("alpha").tokenizer
     r = client.post(
         "/v1/completions", json={"model": "alpha", "prompt": ["say red", "say blue"], "max_tokens": 4, "temperature": 0}
     )

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from starlette.testclient import TestClient
 
 from hone.serve.app import create_app
 from hone.serve.config import ServeConfig
+from waiting import wait_until
 
-KEY = "k"
+KEY, ADMIN = "k", "operator-k"
 OPENED: list[str] = []
 WATCH: list[str] = []  # the audit hook records opens under these folders while non-empty
 
@@ -76,11 +78,26 @@ def layout(tmp_path_factory: pytest.TempPathFactory, serve_runs: dict[str, Path]
     return {"top": top, "root": root, "outside": outside}
 
 
+def _config(serve_runs: dict[str, Path], **settings: Any) -> ServeConfig:
+    # loads are rate-limited (10 a minute by default); these tests load far more, on purpose
+    return ServeConfig(
+        runs=[str(serve_runs["beta"])], worker="thread", **{"adapter_loads_per_minute": 10_000, **settings}
+    )
+
+
+@contextmanager
+def _server(config: ServeConfig, key: str = ADMIN) -> Iterator[TestClient]:
+    """The app with client key KEY and operator key ADMIN, called with `key`."""
+    app = create_app(config, keys=[KEY], admin_keys=[ADMIN])
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.app.state.hone.loaded.wait(120)
+        yield c
+
+
 @pytest.fixture(scope="module")
 def client(layout: dict[str, Path], serve_runs: dict[str, Path]) -> Iterator[TestClient]:
-    config = ServeConfig(runs=[str(serve_runs["beta"])], adapter_root=layout["root"])
-    with TestClient(create_app(config, keys=[KEY]), headers={"Authorization": f"Bearer {KEY}"}) as c:
-        assert c.app.state.hone.loaded.wait(120)
+    """Called with the operator key."""
+    with _server(_config(serve_runs, adapter_root=layout["root"])) as c:
         yield c
 
 
@@ -128,9 +145,7 @@ def test_bad_adapter_loads_are_4xx_and_open_nothing_outside_the_root(
 
 
 def test_runtime_loads_need_an_adapter_root(serve_runs: dict[str, Path]) -> None:
-    config = ServeConfig(runs=[str(serve_runs["beta"])])
-    with TestClient(create_app(config, keys=[KEY]), headers={"Authorization": f"Bearer {KEY}"}) as c:
-        assert c.app.state.hone.loaded.wait(120)
+    with _server(_config(serve_runs)) as c:
         r = _load(c, "good", "good")
         assert r.status_code == 403 and r.json()["error"]["code"] == "adapters_disabled"
 
@@ -179,8 +194,7 @@ def test_unloading_an_adapter_mid_answer_lets_that_answer_finish(client: TestCli
     written = _tokens(client, "busy")
     with ThreadPoolExecutor(1) as pool:
         running = pool.submit(client.post, "/v1/chat/completions", json=body)
-        while _tokens(client, "busy") == written:  # until the answer is being written
-            pass
+        wait_until(lambda: _tokens(client, "busy") > written, 60, "the answer being written", interval=0.01)
         assert client.delete("/v1/adapters/busy").status_code == 200
         reply = running.result(60)
     assert reply.status_code == 200 and reply.json()["choices"][0] == expected

@@ -38,7 +38,7 @@ from hone.serve.app import create_app
 from hone.serve.config import ServeConfig, ServeLimits
 from scorecard import record
 
-KEY = "fuzz-key"
+KEY = "fuzz-key"  # an operator key: every route, the adapter routes included, is reachable with it
 AUTH = {"Authorization": f"Bearer {KEY}"}
 # fuzzed cases per operation with the key (operations without inputs stop at 1) and without it (answered by
 # the auth middleware); HONE_FUZZ_EXAMPLES / HONE_FUZZ_SEED run a longer or different search
@@ -97,13 +97,22 @@ class _NoLifespan:
 
 def serve_config(runs: list[Path], **settings: Any) -> ServeConfig:
     """A server over `runs` with the low `LIMITS`."""
-    return ServeConfig(runs=[str(p) for p in runs], max_batch=4, prefix_cache_mb=4, limits=LIMITS, **settings)
+    # the fuzzing loads adapters hundreds of times a minute, on purpose: no rate limit here
+    return ServeConfig(
+        runs=[str(p) for p in runs],
+        max_batch=4,
+        prefix_cache_mb=4,
+        limits=LIMITS,
+        worker="thread",
+        adapter_loads_per_minute=100_000,
+        **settings,
+    )
 
 
 @contextmanager
 def running(config: ServeConfig) -> Iterator[Any]:
     """The app for `config`, its lifespan running (compute thread started, models loaded) until the block ends."""
-    app = create_app(config, keys=[KEY])
+    app = create_app(config, keys=["fuzz-client-key"], admin_keys=[KEY])
     with TestClient(app) as client:
         assert app.state.hone.loaded.wait(120) and app.state.hone.failure is None
         yield app, client

@@ -198,7 +198,7 @@ def test_a_full_server_refuses_before_validating_and_never_sheds_probes_or_opera
     from hone.serve.app import create_app
     from hone.serve.config import ServeConfig
 
-    app = create_app(ServeConfig(runs=[str(topics_run)], max_queue=2, max_batch=1), keys=[KEY])
+    app = create_app(ServeConfig(runs=[str(topics_run)], max_queue=2, max_batch=1, worker="thread"), keys=[KEY])
     state = app.state.hone
     malformed = {"content": b"not json", "headers": {"content-type": "application/json"}}
     with TestClient(app, headers={"Authorization": f"Bearer {KEY}"}) as client:

@@ -218,7 +218,8 @@ def test_unsupported_adapters_fall_back_to_peft_explicitly(base_dir: Path, confi
 
 def test_the_pool_restacks_on_load_and_unload(serve_runs: dict[str, Path]) -> None:
     pool = ModelPool(cache=None, autocast=None)
-    alpha, beta = pool.load_run(serve_runs["alpha"]), pool.load_run(serve_runs["beta"])
+    alpha = pool.load_run(serve_runs["alpha"], pinned=False)  # a runtime load: unloadable
+    beta = pool.load_run(serve_runs["beta"])
     engine = alpha.engine
     assert engine is beta.engine and engine.lora is not None
     assert engine.lora.adapters == (alpha.adapter, beta.adapter) and engine.lora.fallback is None

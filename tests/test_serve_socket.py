@@ -6,6 +6,7 @@ SIGTERM drains (in-flight requests finish, new ones get 503, exit code 0).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -20,9 +21,10 @@ import httpx
 import openai
 import pytest
 
+from scorecard import record
 from waiting import scaled, settled, wait_until
 
-KEY = "socket-key"
+KEY, ADMIN = "socket-key", "socket-operator"
 
 
 def _free_port() -> int:
@@ -32,9 +34,15 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, runs: list[Path], adapter_root: Path, *extra: str) -> None:
+    """`hone serve` in a process of its own, with client key KEY and operator key ADMIN; `settings`: serve.yaml keys."""
+
+    def __init__(self, runs: list[Path], adapter_root: Path, *extra: str, settings: dict | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.folder = tempfile.TemporaryDirectory()
+        if settings:
+            (Path(self.folder.name) / "serve.yaml").write_text(json.dumps(settings))
+            extra = (*extra, "--config", str(Path(self.folder.name) / "serve.yaml"))
         command = [
             sys.executable,
             "-m",
@@ -45,6 +53,8 @@ class Server:
             str(self.port),
             "--api-key",
             KEY,
+            "--admin-key",
+            ADMIN,
             "--adapter-root",
             str(adapter_root),
             *extra,
@@ -53,6 +63,7 @@ class Server:
         self.log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would block the server's logging
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+        self.admin = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60)
 
     def wait_ready(self, timeout: float = 120) -> None:
         def ready() -> bool:
@@ -69,7 +80,7 @@ class Server:
         return self.log.read()
 
     def tokens(self, model: str) -> float:
-        text = self.http.get("/metrics").text
+        text = self.admin.get("/metrics").text
         return sum(
             float(x.split()[-1])
             for x in text.splitlines()
@@ -81,7 +92,9 @@ class Server:
             self.process.kill()
             self.process.wait(10)
         self.http.close()
+        self.admin.close()
         self.log.close()
+        self.folder.cleanup()
 
 
 def _refused(srv: Server) -> httpx.Response | None:
@@ -147,13 +160,13 @@ def test_a_client_that_hangs_up_stops_its_generation(server: Server, client: ope
 
 
 def test_runtime_adapter_load_serves_and_unloads(server: Server, client: openai.OpenAI) -> None:
-    r = server.http.post("/v1/adapters", json={"name": "alpha-again", "path": "alpha"})
+    r = server.admin.post("/v1/adapters", json={"name": "alpha-again", "path": "alpha"})
     assert r.status_code == 200, r.text
     messages = [{"role": "user", "content": "say sun 2"}]
     a = client.chat.completions.create(model="alpha", messages=messages, max_tokens=6, temperature=0)
     b = client.chat.completions.create(model="alpha-again", messages=messages, max_tokens=6, temperature=0)
     assert a.choices[0].message.content == b.choices[0].message.content
-    assert server.http.delete("/v1/adapters/alpha-again").status_code == 200
+    assert server.admin.delete("/v1/adapters/alpha-again").status_code == 200
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="alpha-again", messages=messages, max_tokens=2)
 
@@ -210,3 +223,105 @@ def test_overload_on_loopback_gets_success_or_429_never_5xx(serve_runs: dict[str
     assert codes.count(200) >= 4 and codes.count(429) >= 1
     rejected = sorted(seconds for code, seconds in results if code == 429)
     assert rejected[len(rejected) // 2] < scaled(1.0), "429s must come at once, not after waiting"
+
+
+# --- what sockets without a key can hold (connections, header/idle/body time) -----------------------------------
+
+
+def _raw(srv: Server, data: bytes = b"") -> socket.socket:
+    conn = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    if data:
+        conn.sendall(data)
+    return conn
+
+
+def _closed_by_server(conn: socket.socket) -> bool:
+    """Whether the server has closed `conn` (EOF or reset), without waiting."""
+    conn.setblocking(False)
+    try:
+        return conn.recv(65536) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def _read_all(conn: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (or 30 s pass)."""
+    conn.settimeout(30)
+    chunks = []
+    try:
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    except TimeoutError:
+        pass
+    conn.close()
+    return b"".join(chunks)
+
+
+@pytest.fixture(scope="module")
+def tight(serve_runs: dict[str, Path]) -> Iterator[Server]:
+    """A server whose connection timeouts are short: idle (slow headers, keep-alive) 1 s, body 1 s."""
+    settings = {"idle_timeout_s": 1, "body_timeout_s": 1}
+    srv = Server([serve_runs["topics"]], serve_runs["topics"].parent, settings=settings)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_a_thousand_idle_sockets_do_not_stop_keyed_requests(server: Server) -> None:
+    """1,100 sockets that never send a byte (over the 1,000 connection bound): /health and a keyed request are
+    still answered within 5 s; without the bounds every request got 503 until the sockets closed."""
+    idle = []
+    try:
+        for _ in range(1100):
+            idle.append(_raw(server))
+        start = time.perf_counter()
+        health = httpx.get(f"{server.url}/health", timeout=30)
+        keyed = server.http.get("/v1/models")
+        took = time.perf_counter() - start
+    finally:
+        for conn in idle:
+            conn.close()
+    assert health.status_code == 200 and keyed.status_code == 200, (health.text, keyed.text)
+    assert took < scaled(5.0), f"answered after {took:.1f} s with 1,100 idle sockets open"
+    record(23, f"/health and a keyed GET /v1/models answered in {took * 1000:.0f} ms with 1,100 idle sockets open")
+
+
+def test_slow_headers_and_idle_keep_alive_are_closed(tight: Server) -> None:
+    slow = _raw(tight, b"GET /health HTTP/1.1\r\nHost: x\r\n")  # the headers never end
+    kept = _raw(tight, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert kept.recv(65536).startswith(b"HTTP/1.1 200")  # answered, then left open and silent
+    silent = _raw(tight)
+    for conn, what in ((slow, "slow headers"), (kept, "idle keep-alive"), (silent, "a silent connection")):
+        wait_until(lambda c=conn: _closed_by_server(c), 10, f"{what} closed by the server")
+        conn.close()
+
+
+def test_a_stalled_body_gets_408(tight: Server) -> None:
+    head = (
+        f"POST /v1/classify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    conn = _raw(tight, head.encode() + b'{"model": "top')  # 14 of the 100 bytes, then nothing
+    reply = _read_all(conn)
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"request_timeout" in reply
+
+
+def test_an_oversized_body_gets_its_413_not_a_reset(server: Server) -> None:
+    """A 1.2 MB body against the 1 MB limit: the client reads the 413 (before, the server closed the socket while
+    the client was still sending, and the client saw a reset)."""
+    body = b'{"model": "vectors", "input": "' + b"x" * 1_200_000 + b'"}'
+    r = server.http.post("/v1/embeddings", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+
+def test_a_half_closed_client_gets_its_reply(server: Server) -> None:
+    request = f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nConnection: close\r\n\r\n"
+    conn = _raw(server, request.encode())
+    conn.shutdown(socket.SHUT_WR)  # "that was my whole request"
+    reply = _read_all(conn)
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]

@@ -149,7 +149,7 @@ def test_playground_classifies_through_a_real_server(page: Any, ui_runs: Path) -
     from hone.serve.app import create_app as serve_create_app
     from hone.serve.config import ServeConfig
 
-    server = serve_create_app(ServeConfig(runs=[str(ui_runs / "good")]), keys=[KEY])
+    server = serve_create_app(ServeConfig(runs=[str(ui_runs / "good")], worker="thread"), keys=[KEY])
     text = "my invoice charge on the card"
     with serve_app(server) as serve_url, serve_app(create_app(ui_runs, serve_url=serve_url, api_key=KEY)) as url:
         auth = {"Authorization": f"Bearer {KEY}"}

@@ -2,4 +2,5 @@
 
 from hone.cli import main
 
-main()
+if __name__ == "__main__":  # guarded: the serve worker's spawned process imports this module again
+    main()

@@ -296,11 +296,13 @@ def serve(
     runs: Sequence[Any] = (),
     api_keys: Sequence[str] | None = None,
     config: str | Path | None = None,
+    admin_keys: Sequence[str] | None = None,
     **settings: Any,
 ) -> None:
     """Serve trained runs over HTTP until SIGTERM (see README, Serving): `hone.serve(["runs/a"], api_keys=["k"])`.
 
-    `runs`: run directories, or {"path", "name"} to serve one under another name.
+    `runs`: run directories, or {"path", "name"} to serve one under another name. `admin_keys`: operator keys
+    (runtime adapter loads with `adapter_root`, /metrics).
 
     `settings` are serve.yaml keys (host, port, adapter_root, max_batch, ...); with no key, pass no_auth=True.
     """
@@ -309,7 +311,7 @@ def serve(
 
     cfg = load_serve_config(Path(config) if config else None, {"runs": list(runs), **settings})
     keys = [*(api_keys or []), *cfg.api_keys]
-    run_server(cfg, keys or None)
+    run_server(cfg, keys or None, admin_keys=list(admin_keys or []))
 
 
 def example_config(name: str = "tickets") -> Path:

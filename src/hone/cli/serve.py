@@ -23,9 +23,17 @@ def serve(
     api_key: Annotated[
         list[str] | None, typer.Option("--api-key", help="An accepted API key (repeatable; or HONE_API_KEY).")
     ] = None,
+    admin_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--admin-key",
+            help="An operator key (repeatable; or HONE_ADMIN_KEY): loads and unloads adapters, reads /metrics.",
+        ),
+    ] = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve without API keys (local experiments).")] = False,
     adapter_root: Annotated[
-        Path | None, typer.Option(help="Allow POST /v1/adapters to load run directories from here (only).")
+        Path | None,
+        typer.Option(help="Allow POST /v1/adapters (with an operator key) to load run directories from here only."),
     ] = None,
     backend: Annotated[str | None, typer.Option(help="`torch` (built in) or `vllm` (needs vLLM and a GPU).")] = None,
     max_batch: Annotated[int | None, typer.Option(help="Most sequences decoded together (default 16).")] = None,
@@ -34,7 +42,8 @@ def serve(
     """Serve trained runs: chat/completions/embeddings (OpenAI-compatible) and classify/ner/extract/rerank.
 
     One copy of each base model holds every LoRA adapter trained on it; clients pick one with the
-    request's `model` field. Every route but /health needs an API key.
+    request's `model` field. Every route but /health needs an API key; loading and unloading adapters at
+    runtime needs an operator key (--admin-key) and --adapter-root. Models run in a worker process of their own.
     """
     # Before torch starts OpenMP: spinning worker threads would steal the 2 cores from the event loop
     # (decode steps measured swinging from 60 to 740 ms without this on a 2-core machine).
@@ -66,6 +75,7 @@ def serve(
         for run in cfg.runs:
             model_dir_of(run.path)
     keys = api_keys_from(api_key or [], os.environ) + cfg.api_keys
+    admin_keys = api_keys_from(admin_key or [], os.environ, "HONE_ADMIN_KEYS", "HONE_ADMIN_KEY") + cfg.admin_keys
     if not keys and not cfg.no_auth:
         console.print(
             "[bold red]error:[/] no API key: pass --api-key KEY (or set HONE_API_KEY), "
@@ -78,7 +88,7 @@ def serve(
     from hone import api
 
     console.print(f"serving {len(cfg.runs)} run(s) on http://{cfg.host}:{cfg.port}  (SIGTERM drains, twice stops)")
-    api.serve(api_keys=keys, **cfg.model_dump(exclude={"api_keys"}))
+    api.serve(api_keys=keys, admin_keys=admin_keys, **cfg.model_dump(exclude={"api_keys", "admin_keys"}))
 
 
 def _exec_vllm(cfg: Any, keys: list[str]) -> None:

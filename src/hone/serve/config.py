@@ -6,6 +6,7 @@ runs:
   - {path: runs/products, name: products-v2}
 adapter_root: runs                  # POST /v1/adapters may load run directories from here only
 api_keys: []                        # or --api-key / HONE_API_KEY; none and no_auth false: refuse to start
+admin_keys: []                      # or --admin-key / HONE_ADMIN_KEY: operators manage adapters, read /metrics
 ```
 """
 
@@ -31,6 +32,10 @@ class ServeLimits(Section):
     max_tokens: int = Field(512, gt=0, description="Largest `max_tokens` a request may ask for.")
     max_n: int = Field(4, gt=0, description="Most choices (`n`) per request.")
     max_inputs: int = Field(256, gt=0, description="Most texts in one classify/ner/embeddings/rerank request.")
+    max_messages: int = Field(256, gt=0, description="Most messages in one chat request (checked before templating).")
+    template_ms: float = Field(
+        250.0, gt=0, description="Longest a model's chat template may take to render one request's prompt."
+    )
 
 
 class ServeConfig(Section):
@@ -38,8 +43,32 @@ class ServeConfig(Section):
     host: str = Field("127.0.0.1", description="Interface to listen on; 0.0.0.0 exposes the server to the network.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port.")
     api_keys: list[str] = Field(default_factory=list, description="Accepted keys (Authorization: Bearer <key>).")
+    admin_keys: list[str] = Field(
+        default_factory=list,
+        description="Operator keys: load and unload adapters (with adapter_root), read /metrics; never client keys.",
+    )
     no_auth: bool = Field(False, description="Serve without keys (local experiments only).")
-    adapter_root: Path | None = Field(None, description="Directory runtime adapter loads are confined to.")
+    adapter_root: Path | None = Field(
+        None, description="Directory runtime adapter loads are confined to (loads also need an operator key)."
+    )
+    adapter_loads_per_minute: int = Field(10, gt=0, description="Most adapter loads and unloads per minute.")
+    worker: Literal["process", "thread"] = Field(
+        "process",
+        description="Where models run: a worker process of their own (the HTTP process never runs a model), or a "
+        "thread of the server's process (tests, embedding in another program).",
+    )
+    max_connections: int = Field(
+        1000, gt=0, description="Most open client connections; beyond it the one idle the longest is closed."
+    )
+    idle_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A connection with no request in progress (slow headers, keep-alive) is closed after this.",
+    )
+    body_timeout_s: float = Field(30.0, gt=0, description="A request body not fully received by then gets 408.")
+    send_timeout_s: float = Field(
+        30.0, gt=0, description="A client that reads none of its answer for this long is cut off."
+    )
     backend: Literal["torch", "vllm"] = Field("torch", description="`vllm` needs vLLM and a CUDA GPU.")
     max_batch: int = Field(16, gt=0, description="Most sequences decoded together on one base model.")
     batch_wait_ms: float = Field(5.0, ge=0, description="How long a lone request waits for others to batch with.")
@@ -72,7 +101,7 @@ def load_serve_config(path: Path | None, overrides: dict[str, Any]) -> ServeConf
             raw["adapter_root"] = str(base / raw["adapter_root"])
     for key, value in overrides.items():
         if value not in (None, [], ()):
-            raw[key] = [*raw.get(key, []), *value] if key in ("runs", "api_keys") else value
+            raw[key] = [*raw.get(key, []), *value] if key in ("runs", "api_keys", "admin_keys") else value
     try:
         return ServeConfig.model_validate(raw)
     except ValidationError as exc:

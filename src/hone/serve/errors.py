@@ -48,3 +48,13 @@ def error_body(status: int, message: str, code: str | None = None, param: str | 
         message = message[: MAX_MESSAGE - 1] + "…"
     kind = TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def wrong_route(name: str, kind: str, route: str) -> APIError:
+    """The 400 for a model asked for on a route that does not serve its kind."""
+    return APIError(
+        400,
+        f"`{name}` is a {kind} model; it is not served on {route} (GET /v1/models lists each model's task)",
+        code="wrong_model_kind",
+        param="model",
+    )

@@ -1,16 +1,15 @@
-"""From an HTTP request to engine rows and back: submit generations, turn tokens into text deltas on the
-event loop, honour stop strings, and cancel the rows when the client goes away.
+"""From a request to engine rows and back, in the worker: submit generations, turn tokens into text deltas on
+the worker's event loop, honour stop strings, and cancel the rows when the request ends early (its client went
+away, an error, or a stop string).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from starlette.requests import Request
 
 from hone.serve.engine import Generation
 from hone.serve.errors import APIError
@@ -133,20 +132,12 @@ def raise_for_finish(reason: str | None) -> None:
         raise APIError(500, "generation failed on the server; the error is in the server log", code="server_error")
 
 
-@contextlib.asynccontextmanager
-async def cancelled_on_disconnect(request: Request, rows: list[Generation]) -> AsyncIterator[None]:
-    """Stop the rows when the client disconnects, and whenever the handler exits early."""
-
-    async def watch() -> None:
-        while not await request.is_disconnected():
-            await asyncio.sleep(0.05)
-        for row in rows:
-            row.cancelled.set()
-
-    watcher = asyncio.create_task(watch())
+@contextlib.contextmanager
+def cancelled_on_exit(rows: list[Generation]) -> Iterator[None]:
+    """Stop the rows whenever the block ends: finished rows ignore it; the rest stop at the next decode step (the
+    request's task is cancelled when its client goes away, which ends the block too)."""
     try:
         yield
     finally:
-        watcher.cancel()
         for row in rows:
             row.cancelled.set()

@@ -1,10 +1,13 @@
-"""Prometheus metrics for the server, each `Metrics` in its own registry so several apps can share a process.
+"""Prometheus metrics of both processes of a server, each set in its own registry, so several apps can share a
+process and the two halves' expositions can be joined into one `/metrics` body.
 
 Contracts:
 
-- `Metrics()` owns a fresh `CollectorRegistry`; nothing is registered in prometheus_client's global one.
-- `Metrics.render()` returns the exposition body and its content type, ready for a `/metrics` route.
-- `Metrics.observe(route, status, seconds)` counts one finished request and its latency.
+- `HttpMetrics` (the HTTP process: requests, latency, refusals, connections) and `WorkerMetrics` (the worker:
+  queue, batches, tokens, prefix cache, adapters) each own a fresh `CollectorRegistry`, with no metric name in
+  common; nothing is registered in prometheus_client's global one.
+- `render()` returns the exposition body and its content type, ready for a `/metrics` route.
+- `HttpMetrics.observe(route, status, seconds)` counts one finished request and its latency.
 - `MetricsMiddleware` times every http request until the app returns (for a stream: until the last
   chunk), tracks in-flight requests, and labels it with `route_of(scope)`, read after the app ran. The
   default, `route_label`, is the matched route's path template (`/v1/models/{model}`) or "other", so a
@@ -24,11 +27,21 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 UNMATCHED = "other"
 
 
-class Metrics:
-    """Every metric the server exports, registered in `self.registry`."""
+class _Registry:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition of this registry, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class HttpMetrics(_Registry):
+    """What the HTTP process sees: requests, their latency and refusals, connections, the worker's restarts."""
 
     def __init__(self) -> None:
-        self.registry = registry = CollectorRegistry(auto_describe=True)
+        super().__init__()
+        registry = self.registry
         self.requests = Counter("hone_requests_total", "HTTP requests answered", ["route", "status"], registry=registry)
         self.latency = Histogram(
             "hone_request_seconds",
@@ -37,8 +50,27 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.queue_depth = Gauge("hone_queue_depth", "Requests waiting for the engine", registry=registry)
         self.inflight = Gauge("hone_inflight_requests", "HTTP requests being answered", registry=registry)
+        self.rejected = Counter("hone_rejected_total", "Requests refused, by reason", ["reason"], registry=registry)
+        self.connections = Gauge("hone_open_connections", "Client TCP connections open", registry=registry)
+        self.closed = Counter(
+            "hone_connections_closed_total", "Connections the server closed, by reason", ["reason"], registry=registry
+        )
+        self.restarts = Counter("hone_worker_restarts_total", "Times the model worker was restarted", registry=registry)
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request on `route` with `status`, taking `seconds`."""
+        self.requests.labels(route=route, status=str(status)).inc()
+        self.latency.labels(route=route).observe(seconds)
+
+
+class WorkerMetrics(_Registry):
+    """What the model worker sees: its queue, batches, generated tokens, the prefix cache and adapters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        registry = self.registry
+        self.queue_depth = Gauge("hone_queue_depth", "Requests waiting for the engine", registry=registry)
         self.batch_size = Histogram(
             "hone_batch_size", "Requests per engine batch", ["kind"], buckets=BATCH_BUCKETS, registry=registry
         )
@@ -50,17 +82,10 @@ class Metrics:
         self.prefix_hits = Counter("hone_prefix_cache_hits_total", "Prefix-cache hits", registry=registry)
         self.prefix_misses = Counter("hone_prefix_cache_misses_total", "Prefix-cache misses", registry=registry)
         self.prefix_bytes = Gauge("hone_prefix_cache_bytes", "Bytes held by the prefix cache", registry=registry)
-        self.rejected = Counter("hone_rejected_total", "Requests refused, by reason", ["reason"], registry=registry)
+        self.rejected = Counter(
+            "hone_queue_rejected_total", "Requests the worker's queue refused", ["reason"], registry=registry
+        )
         self.adapters = Gauge("hone_adapters_loaded", "Adapters currently loaded", registry=registry)
-
-    def observe(self, route: str, status: int, seconds: float) -> None:
-        """Count one answered request on `route` with `status`, taking `seconds`."""
-        self.requests.labels(route=route, status=str(status)).inc()
-        self.latency.labels(route=route).observe(seconds)
-
-    def render(self) -> tuple[bytes, str]:
-        """The Prometheus text exposition of this registry, and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 def route_label(scope: Scope) -> str:
@@ -72,7 +97,7 @@ def route_label(scope: Scope) -> str:
 class MetricsMiddleware:
     """Time each http request and count it by route template and status; other scopes pass through."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, route_of: Callable[[Scope], str] = route_label) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, route_of: Callable[[Scope], str] = route_label) -> None:
         self.app = app
         self.metrics = metrics
         self.route_of = route_of

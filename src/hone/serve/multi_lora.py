@@ -25,9 +25,9 @@ the largest group's m slots. Then, whatever n and g:
 
 where `keep` is false for a row with no adapter on this layer (a base row, or an adapter that does not target
 it) and only exists when there is such a row (a selection, not a product with a 0/1 mask: an adapter with a
-NaN weight must leave every other row exact, and NaN x 0 is NaN), and `SA[used]` is a gather of the weights only when some of
-the layer's adapters have no row in this batch. Each row gets exactly s_a B_a A_a x_b: the padding adds
-zeros, so in fp32 the result equals PEFT's up to the order of summation. A forward whose rows all use one
+NaN weight must leave every other row exact, and NaN x 0 is NaN), and `SA[used]` is a gather of the weights
+only when some of the layer's adapters have no row in this batch. Each row gets exactly s_a B_a A_a x_b: the
+padding adds zeros, so in fp32 the result equals PEFT's up to the order of summation. A forward whose rows all use one
 adapter (every prefill: the engine prefills one row at a time) uses that adapter's weights alone, two
 matmuls; a forward of base rows only adds nothing.
 

@@ -1,88 +1,61 @@
-"""OpenAI-compatible routes: /v1/models, /v1/chat/completions (streaming too), /v1/completions, /v1/embeddings.
+"""The worker's OpenAI-compatible operations: chat completions (streaming too), completions, embeddings.
 
-A chat prompt is rendered by the run's own template (`Template.prompt`, the same rendering training used),
-so an adapter sees at inference exactly the text it was trained on.
+Each operation takes the worker's state and a parsed request body and returns the answer's JSON body, or an
+async iterator of stream chunks (`hone.serve.worker` sends them to the HTTP process). A chat prompt is
+rendered by the run's own template (`Template.prompt`, the same rendering training used), so an adapter sees
+at inference exactly the text it was trained on; rendering and tokenising run off the worker's event loop,
+rendering under a time budget (`hone.serve.budget`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
 from hone.serve.engine import Generation
-from hone.serve.errors import APIError, error_body
-from hone.serve.generation import Params, cancelled_on_disconnect, deltas, start
+from hone.serve.errors import APIError, wrong_route
+from hone.serve.generation import Params, cancelled_on_exit, deltas, start
 from hone.serve.pool import Served
 from hone.serve.protocol import ChatRequest, CompletionRequest, EmbeddingRequest, Sampling
 
-router = APIRouter()
 
-
-def state_of(request: Request) -> Any:
-    return request.app.state.hone
-
-
-def served_for(request: Request, model: str, kind: str) -> tuple[Any, Served]:
-    """The server state and the model named `model`, which must be a `kind` model to be served on this route."""
-    state = state_of(request)
+def served_for(state: Any, model: str, kind: str, route: str) -> Served:
+    """The model named `model`, which must be a `kind` model to be served on `route`."""
     served = state.pool.get(model)
     if served.kind != kind:
-        raise _wrong_route(served, request.url.path)
-    return state, served
-
-
-@router.get("/v1/models")
-async def models(request: Request) -> dict[str, Any]:
-    pool = state_of(request).pool
-    data = [
-        {
-            "id": s.name,
-            "object": "model",
-            "created": s.created,
-            "owned_by": "hone",
-            "root": pool.parent(s) or s.name,
-            "parent": pool.parent(s),
-            "task": s.kind,
-        }
-        for s in pool.models.values()
-    ]
-    return {"object": "list", "data": data}
+        raise wrong_route(served.name, served.kind, route)
+    return served
 
 
 # --- chat ------------------------------------------------------------------------------------------------
 
 
-@router.post("/v1/chat/completions", response_model=None)
-async def chat_completions(body: ChatRequest, request: Request) -> Any:
-    state = state_of(request)
+async def chat(state: Any, body: ChatRequest) -> Any:
     served = state.pool.get(body.model)
     if not served.chat:
-        raise _wrong_route(served, "/v1/chat/completions")
+        raise wrong_route(served.name, served.kind, "/v1/chat/completions")
     _refuse(body.logprobs, "logprobs")
     _refuse(body.tools, "tools")
+    params = params_of(body, state.config.limits, body.max_completion_tokens or body.max_tokens)
     try:
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
-        prompt = chat_prompt(served, messages)
     except ValueError as exc:
         raise APIError(400, f"messages: {exc}", code="invalid_messages", param="messages") from None
-    params = params_of(body, state.config.limits, body.max_completion_tokens or body.max_tokens)
+    prompt = await state.off_loop(chat_prompt, served, messages, state.config.limits.template_ms / 1000)
     check_prompt(prompt, state.config.limits)
     events: asyncio.Queue = asyncio.Queue()
     rows = start(state.scheduler, served, prompt, params, events)
     reply = _Reply("chatcmpl", body.model, rows, params.n)
     if body.stream:
         usage = bool((body.stream_options or {}).get("include_usage"))
-        return _sse(request, rows, _chat_chunks(reply, served, rows, events, params, usage))
-    async with cancelled_on_disconnect(request, rows):
+        return _guarded(rows, _chat_chunks(reply, served, rows, events, params, usage))
+    with cancelled_on_exit(rows):
         texts, reasons = await _collect(served, rows, events, params)
     choices = [
         {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": r, "logprobs": None}
@@ -91,12 +64,31 @@ async def chat_completions(body: ChatRequest, request: Request) -> Any:
     return reply.body("chat.completion", choices)
 
 
-def chat_prompt(served: Served, messages: list[dict[str, str]]) -> list[int]:
-    from hone.tasks.chat import Template, prompt_ids
+def chat_prompt(served: Served, messages: list[dict[str, str]], budget_s: float) -> list[int]:
+    """The prompt tokens for `messages` under the model's own template (see `render_prompt`)."""
+    from hone.tasks.chat import Template
 
     template = served.task.chat_template if served.task is not None else Template()
-    template.check(served.tokenizer)
-    return prompt_ids(messages, served.tokenizer, template, 1 << 30)
+    return render_prompt(messages, served.tokenizer, template, budget_s)
+
+
+def render_prompt(messages: list[dict[str, str]], tokenizer: Any, template: Any, budget_s: float) -> list[int]:
+    """`prompt_ids` rendered within `budget_s` seconds; a template too slow for, or refusing, the messages is a 400."""
+    from hone.serve.budget import TemplateTooSlow, within
+    from hone.tasks.chat import TemplateError, prompt_ids
+
+    try:
+        template.check(tokenizer)
+        return within(budget_s, prompt_ids, messages, tokenizer, template, 1 << 30)
+    except TemplateTooSlow:
+        raise APIError(
+            400,
+            f"the model's chat template took longer than {budget_s * 1000:.0f} ms to render these messages",
+            code="template_budget",
+            param="messages",
+        ) from None
+    except (TemplateError, ValueError, TypeError) as exc:  # the template's own raise_exception, a bad role order
+        raise APIError(400, f"messages: {exc}", code="invalid_messages", param="messages") from None
 
 
 async def _chat_chunks(
@@ -121,17 +113,15 @@ def _chunk(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, A
 # --- completions -----------------------------------------------------------------------------------------
 
 
-@router.post("/v1/completions", response_model=None)
-async def completions(body: CompletionRequest, request: Request) -> Any:
-    state = state_of(request)
+async def completions(state: Any, body: CompletionRequest) -> Any:
     served = state.pool.get(body.model)
     if served.engine is None:
-        raise _wrong_route(served, "/v1/completions")
+        raise wrong_route(served.name, served.kind, "/v1/completions")
     _refuse(body.logprobs, "logprobs")
     _refuse(body.echo, "echo")
     _refuse(body.suffix, "suffix")
-    prompts = _completion_prompts(body.prompt, served.tokenizer)
     params = params_of(body, state.config.limits, body.max_tokens)
+    prompts = await state.off_loop(_completion_prompts, body.prompt, served.tokenizer)
     if len(prompts) * params.n > state.config.limits.max_n * 4:
         raise APIError(400, f"{len(prompts)} prompts x n={params.n} is too many for one request", param="prompt")
     for prompt in prompts:
@@ -148,8 +138,8 @@ async def completions(body: CompletionRequest, request: Request) -> Any:
     reply = _Reply("cmpl", body.model, rows, params.n)
     if body.stream:
         usage = bool((body.stream_options or {}).get("include_usage"))
-        return _sse(request, rows, _completion_chunks(reply, served, rows, events, params, usage))
-    async with cancelled_on_disconnect(request, rows):
+        return _guarded(rows, _completion_chunks(reply, served, rows, events, params, usage))
+    with cancelled_on_exit(rows):
         texts, reasons = await _collect(served, rows, events, params)
     choices = [
         {"index": i, "text": t, "finish_reason": r, "logprobs": None}
@@ -183,9 +173,8 @@ async def _completion_chunks(
 # --- embeddings ------------------------------------------------------------------------------------------
 
 
-@router.post("/v1/embeddings")
-async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
-    state, served = served_for(request, body.model, "embed")
+async def embeddings(state: Any, body: EmbeddingRequest) -> dict[str, Any]:
+    served = served_for(state, body.model, "embed", "/v1/embeddings")
     if body.dimensions is not None:
         raise APIError(400, "dimensions: this model's vectors have a fixed size; leave it out", param="dimensions")
     texts = [body.input] if isinstance(body.input, str) else body.input
@@ -195,7 +184,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]
         )
     check_inputs(texts, state.config.limits)
     vectors = await run_call(state, served, "embed", texts, _embed_fn(state, served))
-    tokens = sum(len(ids) for ids in served.tokenizer(texts)["input_ids"])
+    tokens = await state.off_loop(lambda: sum(len(ids) for ids in served.tokenizer(texts)["input_ids"]))
     data = [
         {"object": "embedding", "index": i, "embedding": _encode_vector(v, body.encoding_format)}
         for i, v in enumerate(vectors)
@@ -273,16 +262,6 @@ def _refuse(value: Any, name: str) -> None:
         raise APIError(400, f"{name} is not supported by this server; leave it out", code="unsupported", param=name)
 
 
-def _wrong_route(served: Served, route: str) -> APIError:
-    return APIError(
-        400,
-        f"`{served.name}` is a {served.kind} model; it is not served on {route} "
-        "(GET /v1/models lists each model's task)",
-        code="wrong_model_kind",
-        param="model",
-    )
-
-
 async def _collect(
     served: Served, rows: list[Generation], events: asyncio.Queue, params: Params
 ) -> tuple[list[str], list[str]]:
@@ -320,14 +299,8 @@ class _Reply:
         return out
 
 
-def _sse(request: Request, rows: list[Generation], chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    async def events() -> AsyncIterator[str]:
-        async with cancelled_on_disconnect(request, rows):
-            try:
-                async for chunk in chunks:
-                    yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-            except APIError as exc:  # headers are sent: the error travels as an event
-                yield f"data: {json.dumps(error_body(exc.status, exc.message, exc.code))}\n\n"
-            yield "data: [DONE]\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+async def _guarded(rows: list[Generation], chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """`chunks`, with the rows cancelled however the stream ends (finished, failed, or the client gone)."""
+    with cancelled_on_exit(rows):
+        async for chunk in chunks:
+            yield chunk

@@ -2,9 +2,12 @@
 of that base on it, and each encoder run (classify, ner, embed, rerank) as its own small model.
 
 Only safetensors are read, never pickle; `trust_remote_code` is never on; runtime adapter loads are
-confined to the configured root (see `hone.serve.security.confine`). Loading and unloading happen on the
-scheduler's thread between decode steps, so no forward pass ever sees a half-loaded adapter; after each, the
-engine re-stacks the adapters' LoRA weights for its batched forward (`hone.serve.multi_lora`).
+confined to the configured root (see `hone.serve.security.confine`) and every adapter is checked tensor by
+tensor before it touches a shared base (`hone.serve.adapter_check`). A runtime load is checked first, off the
+compute thread (`check_adapter_load`: a refusal costs only file reads), then applied on the scheduler's
+thread between decode steps (`load_run`), so no forward pass ever sees a half-loaded adapter; after each load
+and unload the engine re-stacks the adapters' LoRA weights for its batched forward (`hone.serve.multi_lora`).
+Runs served from the command line are pinned: only runtime loads can be unloaded.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from typing import Any
 
 from torch import nn
 
+from hone.serve.adapter_check import check_adapter
 from hone.serve.cache import PrefixCache
 from hone.serve.engine import CausalEngine
 from hone.serve.errors import APIError
 
 CAUSAL_TASKS = ("instruct", "extract", "preference", "pretrain")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
 ENCODER_KINDS = ("classify", "ner", "embed", "rerank")
 
 
@@ -40,6 +45,7 @@ class Served:
     base: str | None = None  # the base model this adapter sits on
     created: int = field(default_factory=lambda: int(time.time()))
     programs: dict[Any, Any] = field(default_factory=dict)  # extraction: compiled JSON programs per field set
+    pinned: bool = True  # served from the command line: stays until the server stops
 
     @property
     def chat(self) -> bool:
@@ -61,6 +67,24 @@ class ModelPool:
         self.engines: dict[str, CausalEngine] = {}  # key: the base model's directory
         self.loads = 0
 
+    def cards(self) -> list[dict[str, Any]]:
+        """Every served model as `/v1/models` lists it, with its task and whether it serves chat."""
+        return [
+            {
+                "id": s.name,
+                "object": "model",
+                "created": s.created,
+                "owned_by": "hone",
+                "root": self.parent(s) or s.name,
+                "parent": self.parent(s),
+                "task": s.kind,
+                "chat": s.chat,
+                "generates": s.engine is not None,
+                "pinned": s.pinned,
+            }
+            for s in self.models.values()
+        ]
+
     def get(self, name: str) -> Served:
         served = self.models.get(name)
         if served is None:
@@ -80,9 +104,8 @@ class ModelPool:
 
     # --- loading -----------------------------------------------------------------------------------
 
-    def load_run(self, path: Path, name: str | None = None) -> Served:
-        """Serve a trained run under `name` (default: its directory's name)."""
-        from hone.models.load import refuse_pickles
+    def load_run(self, path: Path, name: str | None = None, pinned: bool = True) -> Served:
+        """Serve a trained run under `name` (default: its directory's name); `pinned`: never unloaded."""
         from hone.tasks import task_from_description
 
         model_dir = model_dir_of(Path(path))
@@ -94,10 +117,7 @@ class ModelPool:
                 code="model_exists",
                 param="name",
             )
-        try:
-            refuse_pickles(model_dir)
-        except PermissionError as exc:
-            raise APIError(400, str(exc), code="pickle_refused") from None
+        _refuse_pickles(model_dir)
         meta = _meta(model_dir)
         try:
             task = task_from_description(meta)
@@ -108,6 +128,7 @@ class ModelPool:
             served = self._load_causal(name, model_dir, meta, task, adapter)
         else:
             served = self._load_encoder(name, model_dir)
+        served.pinned = pinned
         self.models[name] = served
         return served
 
@@ -123,7 +144,6 @@ class ModelPool:
             )
         if adapter is None or adapter.get("use_dora"):  # full weights, or DoRA (PEFT cannot mix it per row)
             return self._own_engine(name, model_dir)
-        tokenizer = _tokenizer(model_dir)
         base_dir = resolve_model(meta["base_model"])
         engine = self.engines.get(str(base_dir))
         # PEFT keys modules by adapter name: served names may hold dots, or be a substring of "lora_"
@@ -131,19 +151,32 @@ class ModelPool:
         self.loads += 1
         internal = f"hone{self.loads}"
         if engine is None:
-            engine = self._base_engine(base_dir, task, model_dir, internal)
+            engine = self._base_engine(base_dir, task, model_dir, adapter, internal)
         else:
+            check_adapter(model_dir, adapter, engine.model.get_base_model())
             _load_adapter(engine.model, model_dir, internal)
             engine.adapters_changed()  # re-stack the batched LoRA weights now, not on the next request's step
+        tokenizer = self._adapter_tokenizer(model_dir, base_dir)
         return Served(name, task.name, task, tokenizer, engine, adapter=internal, path=model_dir, base=str(base_dir))
 
-    def _base_engine(self, base_dir: Path, task: Any, model_dir: Path, name: str) -> CausalEngine:
+    def _adapter_tokenizer(self, model_dir: Path, base_dir: Path) -> Any:
+        """The adapter's own tokenizer (its chat template may differ), else its base's: a LoRA adapter that holds
+        no tokenizer files adds no tokens (adapters that add tokens train embeddings, refused by `check_adapter`)."""
+        if any((model_dir / f).is_file() for f in TOKENIZER_FILES):
+            return _tokenizer(model_dir)
+        base = next(s for s in self.models.values() if s.kind == "base" and s.path == base_dir)
+        return base.tokenizer
+
+    def _base_engine(
+        self, base_dir: Path, task: Any, model_dir: Path, adapter: dict[str, Any], name: str
+    ) -> CausalEngine:
         """The first adapter of a base: load the base once, serve it too under its own name."""
         from peft import PeftModel
 
         from hone.tasks import causal
 
         base = task.build_model(str(base_dir))
+        check_adapter(model_dir, adapter, base)
         model = PeftModel.from_pretrained(base, str(model_dir), adapter_name=name)
         tokenizer = _tokenizer(base_dir)
         engine = CausalEngine(model, causal.eos_ids(model, tokenizer), self.cache, self.autocast, mixed=True)
@@ -167,15 +200,18 @@ class ModelPool:
         loaded = load_trained(model_dir)
         return Served(name, loaded.task.name, loaded.task, loaded.tokenizer, model=loaded.model, path=model_dir)
 
-    def load_adapter(self, root: Path, name: str, relative: str) -> Served:
-        """A LoRA adapter from a run directory under `root`, onto a base this server already holds."""
+    def check_adapter_load(self, root: Path, name: str, relative: str) -> Path:
+        """The model folder of a LoRA adapter under `root` that may be loaded onto a base this server holds, or a
+        4xx `APIError` (messages name paths relative to `root`, never the server's own). Reads files only."""
+        from hone.models.resolve import resolve_model
         from hone.serve.security import check_name, confine
 
         check_name(name)
+        if name in self.models:
+            raise APIError(409, f"a model named `{name}` is already served; pick another name", "model_exists", "name")
         model_dir = model_dir_of_confined(confine(root, relative), root)
+        _refuse_pickles(model_dir)
         meta = _meta(model_dir)
-        from hone.models.resolve import resolve_model
-
         try:
             base = str(resolve_model(str(meta.get("base_model"))))
         except FileNotFoundError:
@@ -188,17 +224,29 @@ class ModelPool:
                 code="unsupported_adapter",
             )
         adapter = _adapter_config(model_dir)
-        if adapter is None or adapter.get("use_dora"):
+        if adapter is None or adapter.get("use_dora") or adapter.get("peft_type") != "LORA":
             raise APIError(
                 400, "runtime loads take LoRA adapters only (not full models or DoRA)", code="unsupported_adapter"
             )
-        return self.load_run(model_dir, name)
+        check_adapter(model_dir, adapter, self.engines[base].model.get_base_model())
+        return model_dir
+
+    def load_adapter(self, model_dir: Path, name: str) -> Served:
+        """Put an adapter `check_adapter_load` accepted onto its base (on the compute thread, between steps)."""
+        return self.load_run(model_dir, name, pinned=False)
 
     def unload(self, name: str) -> None:
         """Stop serving an adapter (its base stays while other adapters or the base name use it)."""
         served = self.get(name)
         if served.kind == "base":
             raise APIError(400, f"`{name}` is a base model; unload its adapters instead", code="cannot_unload")
+        if served.pinned:
+            raise APIError(
+                403,
+                f"`{name}` was served from the command line; it stays until the server restarts (only adapters "
+                "loaded through POST /v1/adapters can be unloaded)",
+                code="cannot_unload",
+            )
         del self.models[name]
         engine = served.engine
         if engine is None:
@@ -248,6 +296,19 @@ def _meta(model_dir: Path) -> dict[str, Any]:
     return meta
 
 
+def _refuse_pickles(model_dir: Path) -> None:
+    from hone.models.resolve import is_pickle_name
+
+    found = sorted(p.name for p in model_dir.iterdir() if is_pickle_name(p))
+    if found:
+        raise APIError(
+            400,
+            f"the model folder holds pickle files {found}: refused by name (hone never unpickles a file); "
+            "hone loads safetensors only",
+            code="pickle_refused",
+        )
+
+
 def _tokenizer(directory: Path) -> Any:
     from transformers import AutoTokenizer
 
@@ -290,4 +351,5 @@ def _load_adapter(model: Any, model_dir: Path, name: str) -> None:
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         if name in getattr(model, "peft_config", {}):
             model.delete_adapter(name)
-        raise APIError(400, f"the adapter does not fit the served base model: {exc}", code="bad_adapter") from None
+        why = str(exc).replace(str(model_dir), model_dir.name)  # the server's paths are not the client's business
+        raise APIError(400, f"the adapter does not fit the served base model: {why}", code="bad_adapter") from None

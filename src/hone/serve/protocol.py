@@ -1,18 +1,48 @@
 """Request bodies: OpenAI's (chat, completions, embeddings) and hone's task routes.
 
 Unknown OpenAI fields are ignored, as OpenAI-compatible servers do, so newer clients keep working;
-fields hone cannot honour (`logprobs`, `echo`, tools) are refused with a 400 that names them.
+fields hone cannot honour (`logprobs`, `echo`, tools) are refused with a 400 that names them. Every string a
+request carries must be text that encodes as UTF-8: JSON's `\ud800` escapes decode to lone surrogates, which
+no tokenizer or JSON encoder accepts, so they are refused here with a 400 naming the field, before the
+request reaches a batch it could fail for others.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+def check_text(value: Any, where: str = "") -> None:
+    """Raise ValueError naming the first string inside `value` (dicts, lists) that is not encodable text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            why = f"not valid text (a lone surrogate at character {exc.start})"
+            raise ValueError(f"{where or 'value'}: {why}") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, where)
+            check_text(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_text(item, f"{where}.{i}")
+
+
+class Body(Lenient):
+    """A request body: every string in it is checked to be text first (see the module docstring)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_only(cls, data: Any) -> Any:
+        check_text(data)
+        return data
 
 
 class ContentPart(Lenient):
@@ -32,7 +62,7 @@ class ChatMessage(Lenient):
         return self.content or ""
 
 
-class Sampling(Lenient):
+class Sampling(Body):
     model: str
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
@@ -63,14 +93,14 @@ class CompletionRequest(Sampling):
     max_tokens: int | None = Field(16, ge=1)  # OpenAI's default for completions
 
 
-class EmbeddingRequest(Lenient):
+class EmbeddingRequest(Body):
     model: str
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = None
 
 
-class TextsRequest(Lenient):
+class TextsRequest(Body):
     model: str
     input: str | list[str]
 
@@ -92,7 +122,7 @@ class ExtractRequest(TextsRequest):
     max_tokens: int | None = Field(None, ge=1)
 
 
-class RerankRequest(Lenient):
+class RerankRequest(Body):
     model: str
     query: str
     documents: list[str] = Field(min_length=1)
@@ -100,7 +130,7 @@ class RerankRequest(Lenient):
     return_documents: bool = True
 
 
-class AdapterRequest(BaseModel):
+class AdapterRequest(Body):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="The model name clients will use.")
     path: str = Field(description="A run directory, relative to the server's adapter root.")

@@ -11,17 +11,23 @@ Contracts:
   `must_exist=False`.
 - `AuthMiddleware` lets a request through without a key only when its raw path is exactly one of
   `open_paths` and its method is GET or HEAD; everything else needs `Authorization: Bearer <key>` or
-  `api-key: <key>`, compared in constant time against every key. `keys=None` turns authentication off.
+  `api-key: <key>`, compared in constant time against every key. `keys=None` turns client authentication off.
+  It records the caller's role in `scope["hone.role"]`: "operator" for an operator key (`admin_keys`),
+  "client" for a client key (or anyone, without authentication), None on an open path without a key.
+  Operator keys are accepted wherever client keys are; `is_operator(scope)` says whether the caller has one.
 - `BodyLimitMiddleware` answers 413 to a body over `max_bytes` (declared or streamed) before the app
-  runs, and 400 to a malformed `content-length`; the app receives the body already read, in one message.
+  runs, reading and discarding up to `drain_bytes` more so the client reads the 413 instead of a reset
+  connection; 408 to a body that has not fully arrived within `timeout_s`; 400 to a malformed
+  `content-length`. The app receives the body already read, in one message.
 - `api_keys_from(cli_keys, env)` merges `--api-key` values with `HONE_API_KEYS` (comma-separated) and
-  `HONE_API_KEY`.
+  `HONE_API_KEY`; `api_keys_from(cli, env, "HONE_ADMIN_KEYS", "HONE_ADMIN_KEY")` the operator keys.
 
 The middlewares are plain ASGI, so they sit outside FastAPI's routing and its exception handlers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -84,9 +90,11 @@ def confine(root: Path, relative: str, *, must_exist: bool = True) -> Path:
     return target
 
 
-def api_keys_from(cli_keys: Sequence[str], env: Mapping[str, str]) -> list[str]:
-    """`--api-key` values, then `HONE_API_KEYS` (comma-separated), then `HONE_API_KEY`; no empties, no repeats."""
-    found = [*cli_keys, *env.get("HONE_API_KEYS", "").split(","), env.get("HONE_API_KEY", "")]
+def api_keys_from(
+    cli_keys: Sequence[str], env: Mapping[str, str], many: str = "HONE_API_KEYS", one: str = "HONE_API_KEY"
+) -> list[str]:
+    """`cli_keys`, then `env[many]` (comma-separated), then `env[one]`; no empties, no repeats."""
+    found = [*cli_keys, *env.get(many, "").split(","), env.get(one, "")]
     keys: list[str] = []
     for key in (k.strip() for k in found):
         if key and key not in keys:
@@ -120,17 +128,29 @@ def presented_key(scope: Scope) -> bytes | None:
 class AuthMiddleware:
     """Require an API key on every request except GET/HEAD of an exact open path (see module docstring)."""
 
-    def __init__(self, app: ASGIApp, keys: Sequence[str] | None, open_paths: Collection[str] = ("/health",)) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: Sequence[str] | None,
+        open_paths: Collection[str] = ("/health",),
+        admin_keys: Sequence[str] = (),
+    ) -> None:
         if keys is not None and (not keys or any(not k for k in keys)):
             raise ValueError("api keys must be non-empty strings; pass keys=None to run without authentication")
+        if any(not k for k in admin_keys) or (keys is not None and set(admin_keys) & set(keys)):
+            raise ValueError("operator keys must be non-empty and differ from every client key")
         self.app = app
         self.digests = None if keys is None else [_digest(k.encode("utf-8")) for k in keys]
+        self.admin_digests = [_digest(k.encode("utf-8")) for k in admin_keys]
         self.open_paths = frozenset(p.encode("utf-8") for p in open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.digests is None or scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
-        elif self.authorized(scope) or (scope["type"] == "http" and self.is_open(scope)):
+            return
+        role = self.role(scope)
+        if role is not None or (scope["type"] == "http" and self.is_open(scope)):
+            scope["hone.role"] = role
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "invalid api key"})
@@ -144,15 +164,29 @@ class AuthMiddleware:
         decoded = scope["path"].encode("utf-8")
         return scope.get("method") in OPEN_METHODS and raw in self.open_paths and decoded == raw
 
-    def authorized(self, scope: Scope) -> bool:
+    def role(self, scope: Scope) -> str | None:
+        """"operator", "client" or None (no valid key, with authentication on)."""
         key = presented_key(scope)
-        if key is None or self.digests is None:
-            return False
-        presented = _digest(key)
-        matched = False
-        for digest in self.digests:  # no early exit: the time taken does not depend on which key matched
-            matched |= hmac.compare_digest(presented, digest)
-        return matched
+        presented = _digest(key) if key is not None else None
+        if presented is not None and _matches(presented, self.admin_digests):
+            return "operator"
+        if self.digests is None:
+            return "client"
+        return "client" if presented is not None and _matches(presented, self.digests) else None
+
+    def authorized(self, scope: Scope) -> bool:
+        return self.role(scope) is not None
+
+
+def _matches(presented: bytes, digests: Sequence[bytes]) -> bool:
+    matched = False
+    for digest in digests:  # no early exit: the time taken does not depend on which key matched
+        matched |= hmac.compare_digest(presented, digest)
+    return matched
+
+
+def is_operator(scope: Scope) -> bool:
+    return scope.get("hone.role") == "operator"
 
 
 async def _reject(scope: Scope, receive: Receive, send: Send) -> None:
@@ -164,48 +198,60 @@ async def _reject(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over `max_bytes` with 413, reading at most one chunk past the limit."""
+    """Refuse request bodies over `max_bytes` with 413, and bodies that do not arrive within `timeout_s` with 408."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0, drain_bytes: int | None = None) -> None:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_bytes, self.timeout_s = max_bytes, timeout_s
+        self.drain_bytes = 4 * max_bytes if drain_bytes is None else drain_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         try:
-            declared_too_big = self._declared_too_big(scope)
+            declared = self._declared(scope)
         except APIError as error:
             await _send_error(error, scope, receive, send)
             return
-        if declared_too_big:
+        if declared is not None and declared > self.max_bytes:
+            if declared <= self.max_bytes + self.drain_bytes:
+                await self._discard(receive, declared)
             await _send_error(self._too_large(), scope, receive, send)
             return
-        body = await self._read(receive)
+        try:
+            body = await self._read(receive)
+        except TimeoutError:
+            message = f"the request body did not arrive within {self.timeout_s:g} s"
+            await _send_error(APIError(408, message, code="request_timeout"), scope, receive, send)
+            return
         if body is None:  # the client went away while sending
             return
         if len(body) > self.max_bytes:
+            await self._discard(receive, self.max_bytes + self.drain_bytes - len(body))
             await _send_error(self._too_large(), scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _declared_too_big(self, scope: Scope) -> bool:
+    def _declared(self, scope: Scope) -> int | None:
         values = {bytes(v).strip() for k, v in scope.get("headers", ()) if k.lower() == b"content-length"}
         if not values:
-            return False
+            return None
         if len(values) > 1 or not DIGITS.fullmatch(next(iter(values))):
             raise APIError(400, "content-length must be one non-negative integer", code="invalid_content_length")
-        return int(next(iter(values))) > self.max_bytes
+        return int(next(iter(values)))
 
     async def _read(self, receive: Receive) -> bytes | None:
         """The whole body, or as soon as it passes `max_bytes` what was read so far; None on disconnect."""
+        from hone.serve.connections import within
+
         chunks: list[bytes] = []
         size = 0
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         while True:
-            message = await receive()
+            message = await within(max(0.0, deadline - asyncio.get_running_loop().time()), receive())
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
@@ -214,10 +260,30 @@ class BodyLimitMiddleware:
             if size > self.max_bytes or not message.get("more_body", False):
                 return b"".join(chunks)
 
+    async def _discard(self, receive: Receive, budget: int) -> None:
+        """Read and drop up to `budget` more bytes of the body (within the body timeout): answering while the client
+        is still sending makes the kernel reset the connection, and the client never sees the 413."""
+        from hone.serve.connections import within
+
+        try:
+            await within(self.timeout_s, _drop(receive, budget))
+        except TimeoutError:
+            pass
+
     def _too_large(self) -> APIError:
         return APIError(
             413, f"request body is larger than the server's limit of {self.max_bytes} bytes", code="request_too_large"
         )
+
+
+async def _drop(receive: Receive, budget: int) -> None:
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

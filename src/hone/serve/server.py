@@ -1,22 +1,28 @@
-"""Run the app under uvicorn with a graceful drain.
+"""Run the app under uvicorn with a graceful drain and bounded connections.
 
 The first SIGTERM (or Ctrl-C) marks the server draining: `/ready` turns false and new requests get 503,
-requests in flight finish (at most `drain_timeout_s`), then uvicorn stops and the process exits 0.
-A second signal stops at once.
+requests in flight finish (at most `drain_timeout_s`), then uvicorn stops, the model worker is told to stop,
+and the process exits 0. A second signal stops at once.
+
+uvicorn's HTTP protocol is wrapped by `hone.serve.connections.guarded_protocol` (idle and slow-header
+connections time out; past `max_connections` the longest-idle one is closed), and uvicorn's own
+`limit_concurrency`, which answers every request 503 once that many sockets are open, is off.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import resource
 import threading
 import time
 from types import FrameType
 
 import uvicorn
 
-from hone.serve.app import ServerState, create_app
+from hone.serve.app import HttpState, create_app
 from hone.serve.config import ServeConfig
+from hone.serve.connections import guarded_protocol
 
 log = logging.getLogger("hone.serve")
 REJECTION_LOG_INTERVAL_S = 1.0
@@ -45,7 +51,7 @@ class FewRejectionLines(logging.Filter):
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, state: ServerState, drain_timeout_s: float) -> None:
+    def __init__(self, config: uvicorn.Config, state: HttpState, drain_timeout_s: float) -> None:
         super().__init__(config)
         self.state, self.drain_timeout_s = state, drain_timeout_s
 
@@ -68,23 +74,49 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def serve(config: ServeConfig, keys: list[str] | None, log_level: str = "info") -> None:
+def serve(
+    config: ServeConfig, keys: list[str] | None, log_level: str = "info", admin_keys: list[str] | None = None
+) -> None:
     """Serve until a signal; returns after a clean drain."""
-    app = create_app(config, keys, freeze_heap=True)
+    app = create_app(config, keys, admin_keys)
+    state: HttpState = app.state.hone
+    _more_descriptors(config.max_connections)
     server_config = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
         log_level=log_level,
+        http=guarded_protocol(_http_protocol(), state.guard),
         timeout_graceful_shutdown=max(1, int(config.drain_timeout_s)),
-        # a last guard against socket exhaustion: overload is answered by the queue (429), far below this
-        limit_concurrency=max(1024, config.max_queue * 16),
+        timeout_keep_alive=max(1, int(config.idle_timeout_s)),
+        limit_concurrency=None,  # the guard bounds connections without refusing every request (module docstring)
         server_header=False,
     )
-    if importlib.util.find_spec("httptools") is None:
-        log.warning(
-            "uvicorn parses HTTP in pure Python (h11): install uvicorn[standard] (httptools, uvloop), which "
-            "handles a request in about half the time; under overload that time is taken from the models"
-        )
     logging.getLogger("uvicorn.access").addFilter(FewRejectionLines())
-    DrainingServer(server_config, app.state.hone, config.drain_timeout_s).run()
+    DrainingServer(server_config, state, config.drain_timeout_s).run()
+
+
+def _http_protocol() -> type:
+    """uvicorn's httptools protocol (uvicorn[standard]: C parsing, about half h11's time per request), else h11."""
+    if importlib.util.find_spec("httptools") is not None:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        return HttpToolsProtocol
+    log.warning(
+        "uvicorn parses HTTP in pure Python (h11): install uvicorn[standard] (httptools, uvloop), which "
+        "handles a request in about half the time"
+    )
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    return H11Protocol
+
+
+def _more_descriptors(connections: int) -> None:
+    """Raise the open-file limit to its hard maximum: every connection is a descriptor, and at the soft limit
+    (often 1,024) accepting fails for everyone."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < connections + 64:
+        log.warning("the open-file limit (%d) is below max_connections + 64; lower max_connections", soft)

@@ -1,4 +1,5 @@
-"""hone's task routes: /v1/classify, /v1/ner, /v1/rerank and /v1/extract.
+"""The worker's task operations: classify, ner, rerank and extract (routes /v1/classify, /v1/ner, /v1/rerank,
+/v1/extract).
 
 Extraction decodes the whole object from one prefill of the document, under the JSON constraint of
 `hone.tasks.json_decode`, so every answer is valid JSON with exactly the requested fields. A request may
@@ -13,15 +14,12 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
 
 from hone.serve.errors import APIError
-from hone.serve.generation import Params, cancelled_on_disconnect, raise_for_finish, start
-from hone.serve.openai_routes import check_inputs, check_prompt, run_call, served_for
+from hone.serve.generation import Params, cancelled_on_exit, raise_for_finish, start
+from hone.serve.openai_ops import check_inputs, check_prompt, render_prompt, run_call, served_for
 from hone.serve.pool import Served
 from hone.serve.protocol import ExtractRequest, RerankRequest, TextsRequest
-
-router = APIRouter()
 
 
 def _texts(body: TextsRequest, limits: Any) -> list[str]:
@@ -32,9 +30,8 @@ def _texts(body: TextsRequest, limits: Any) -> list[str]:
     return texts
 
 
-@router.post("/v1/classify")
-async def classify(body: TextsRequest, request: Request) -> dict[str, Any]:
-    state, served = served_for(request, body.model, "classify")
+async def classify(state: Any, body: TextsRequest) -> dict[str, Any]:
+    served = served_for(state, body.model, "classify", "/v1/classify")
 
     def run(texts: list[str]) -> list[dict[str, Any]]:
         preds, confidence = served.task.predict(served.model, served.tokenizer, texts, 64, state.pool.autocast)
@@ -47,9 +44,8 @@ async def classify(body: TextsRequest, request: Request) -> dict[str, Any]:
     return {"object": "list", "model": body.model, "data": [{"index": i, **r} for i, r in enumerate(results)]}
 
 
-@router.post("/v1/ner")
-async def ner(body: TextsRequest, request: Request) -> dict[str, Any]:
-    state, served = served_for(request, body.model, "ner")
+async def ner(state: Any, body: TextsRequest) -> dict[str, Any]:
+    served = served_for(state, body.model, "ner", "/v1/ner")
     texts = _texts(body, state.config.limits)
 
     def run(batch: list[str]) -> list[dict[str, Any]]:
@@ -66,9 +62,8 @@ async def ner(body: TextsRequest, request: Request) -> dict[str, Any]:
     return {"object": "list", "model": body.model, "data": data}
 
 
-@router.post("/v1/rerank")
-async def rerank(body: RerankRequest, request: Request) -> dict[str, Any]:
-    state, served = served_for(request, body.model, "rerank")
+async def rerank(state: Any, body: RerankRequest) -> dict[str, Any]:
+    served = served_for(state, body.model, "rerank", "/v1/rerank")
     check_inputs(body.documents, state.config.limits)
 
     def run(pairs: list[tuple[str, str]]) -> list[float]:
@@ -92,9 +87,8 @@ async def rerank(body: RerankRequest, request: Request) -> dict[str, Any]:
 # --- extraction ------------------------------------------------------------------------------------------
 
 
-@router.post("/v1/extract")
-async def extract(body: ExtractRequest, request: Request) -> dict[str, Any]:
-    state, served = served_for(request, body.model, "extract")
+async def extract(state: Any, body: ExtractRequest) -> dict[str, Any]:
+    served = served_for(state, body.model, "extract", "/v1/extract")
     texts = _texts(body, state.config.limits)
     task = _task_for(served.task, body)
     program = _program(served, task)
@@ -105,7 +99,8 @@ async def extract(body: ExtractRequest, request: Request) -> dict[str, Any]:
         program.processors(budget)
     except ValueError as exc:
         raise APIError(400, str(exc).replace("generate.max_new_tokens", "max_tokens"), param="max_tokens") from None
-    prompts = [_extract_prompt(task, served.tokenizer, t) for t in texts]
+    budget_s = state.config.limits.template_ms / 1000
+    prompts = await state.off_loop(lambda: [_extract_prompt(task, served.tokenizer, t, budget_s) for t in texts])
     for prompt in prompts:
         check_prompt(prompt, state.config.limits)
     events: asyncio.Queue = asyncio.Queue()
@@ -114,7 +109,7 @@ async def extract(body: ExtractRequest, request: Request) -> dict[str, Any]:
     for i, prompt in enumerate(prompts):
         constraint = lambda: program.processors(budget)[0]  # noqa: E731 - one state machine per row
         rows += start(state.scheduler, served, prompt, params, events, offset=i, constraint=constraint)
-    async with cancelled_on_disconnect(request, rows):
+    with cancelled_on_exit(rows):
         reasons = await _finished(rows, events)
     data = []
     for i, (row, reason) in enumerate(zip(rows, reasons, strict=True)):
@@ -174,10 +169,8 @@ def _program(served: Served, task: Any) -> Any:
     return served.programs[key]
 
 
-def _extract_prompt(task: Any, tokenizer: Any, text: str) -> list[int]:
-    from hone.tasks.chat import prompt_ids
-
-    return prompt_ids(task.as_messages(text), tokenizer, task.chat_template, 1 << 30)
+def _extract_prompt(task: Any, tokenizer: Any, text: str, budget_s: float) -> list[int]:
+    return render_prompt(task.as_messages(text), tokenizer, task.chat_template, budget_s)
 
 
 async def _finished(rows: list[Any], events: asyncio.Queue) -> list[str]:
