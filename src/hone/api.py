@@ -91,11 +91,18 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
 
 def baseline(config: ConfigLike) -> dict[str, Any]:
     """Fit and score every configured baseline on the test split; writes baseline.json."""
+    from hone.runs.lock import hold
+
+    cfg = config_of(config)
+    with hold(_run_dir(cfg), "hone baseline"):
+        return _baseline(prepare(cfg))
+
+
+def _baseline(p: Prepared) -> dict[str, Any]:
     from hone.evaluate.evaluator import best_baseline, evaluate_predictor
     from hone.models.resolve import resolve_model
     from hone.tasks import spec_for
 
-    p = prepare(config)
     cfg, test = p.config, p.splits["test"]
     out: dict[str, Any] = {
         "primary_metric": p.task.primary_metric,
@@ -117,12 +124,27 @@ def baseline(config: ConfigLike) -> dict[str, Any]:
 
 
 def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Run:
-    """Fine-tune per the config into `<runs_dir>/<name>/model`; `resume` continues from a checkpoint."""
+    """Fine-tune per the config into `<runs_dir>/<name>/model`; `resume` continues from a checkpoint.
+
+    The run directory is locked for the whole process (RunInUse at once if another process writes into it).
+    """
+    from hone.runs.lock import hold
+
+    cfg = config_of(config)
+    with hold(_run_dir(cfg), "hone train"):
+        return _train(cfg, resume, progress)
+
+
+def _run_dir(cfg: HoneConfig) -> RunDir:
+    return RunDir(cfg.runs_dir / cfg.name)
+
+
+def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
     from hone.runs.registry import Registry
     from hone.train.signals import Stopped
     from hone.train.trainer import fit
 
-    p = prepare(config, resume=resume)
+    p = prepare(cfg, resume=resume)
     registry = Registry(p.config.runs_dir / "registry.sqlite")
     registry.start(
         p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
@@ -155,12 +177,14 @@ def _config_hash(p: Prepared) -> str:
 def evaluate(run: Run | str | Path) -> dict[str, Any]:
     """Score the trained model on the test split, compare with the best baseline; writes eval.json."""
     from hone.evaluate.report_data import build_eval
+    from hone.runs.lock import hold
 
     r = run if isinstance(run, Run) else Run(Path(run))
-    p = prepare(r.config)
-    result = build_eval(p, r.predictor(task=p.task))
-    write_json(p.run.eval, result)
-    _record_score(p, result)
+    with hold(r.dir, "hone eval"):
+        p = prepare(r.config)
+        result = build_eval(p, r.predictor(task=p.task))
+        write_json(p.run.eval, result)
+        _record_score(p, result)
     return result
 
 

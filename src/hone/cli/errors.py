@@ -42,6 +42,7 @@ def friendly_errors(stop_on_signal: bool = True) -> Iterator[None]:
 
 def _is_expected(exc: Exception) -> bool:
     from hone.models.resolve import ModelNotFound
+    from hone.runs.lock import RunInUse
     from hone.train.checkpoint import CheckpointError
     from hone.train.loop import NonFiniteError
     from hone.train.trainer import OutOfMemory
@@ -51,6 +52,7 @@ def _is_expected(exc: Exception) -> bool:
         CheckpointError,
         NonFiniteError,
         OutOfMemory,
+        RunInUse,
         FileNotFoundError,
         FileExistsError,
         PermissionError,
