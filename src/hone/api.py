@@ -144,6 +144,7 @@ def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
     from hone.train.signals import Stopped
     from hone.train.trainer import fit
 
+    _refuse_a_start_that_cannot_go_on(_run_dir(cfg), resume)
     p = prepare(cfg, resume=resume)
     registry = Registry(p.config.runs_dir / "registry.sqlite")
     registry.start(
@@ -159,6 +160,22 @@ def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
         raise
     registry.finish(p.config.name, "finished", None, None, None)
     return Run(p.run.path)
+
+
+def _refuse_a_start_that_cannot_go_on(run: RunDir, resume: bool) -> None:
+    """Refuse, before the data is prepared and before the registry is written, a start that would only fail
+    later: training over a trained run (its registry record, score included, must stay as it is) or resuming
+    a run with nothing to resume from."""
+    from hone.train.checkpoint import checkpoints
+
+    if resume and not checkpoints(run.checkpoints):
+        raise FileNotFoundError(f"{run.checkpoints}: no checkpoint to resume from; start the run without --resume")
+    if not resume and checkpoints(run.checkpoints):
+        raise FileExistsError(
+            f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name"
+        )
+    if not resume and run.model.exists():
+        raise FileExistsError(f"{run.path} already has a trained model ({run.model}); choose a new run name")
 
 
 def _training_examples(p: Prepared) -> list[Any]:
