@@ -10,7 +10,8 @@ The short path is three lines::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,13 +141,13 @@ def _run_dir(cfg: HoneConfig) -> RunDir:
 
 
 def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
-    from hone.runs.registry import Registry
+    from hone.runs.rebuild import open_registry
     from hone.train.signals import Stopped
     from hone.train.trainer import fit
 
     _refuse_a_start_that_cannot_go_on(_run_dir(cfg), resume)
+    registry = open_registry(cfg.runs_dir, _note)  # a damaged one is repaired, or refused, before the slow part
     p = prepare(cfg, resume=resume)
-    registry = Registry(p.config.runs_dir / "registry.sqlite")
     registry.start(
         p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
     )
@@ -206,9 +207,9 @@ def evaluate(run: Run | str | Path) -> dict[str, Any]:
 
 
 def _record_score(p: Prepared, result: dict[str, Any]) -> None:
-    from hone.runs.registry import Registry
+    from hone.runs.rebuild import open_registry
 
-    registry = Registry(p.config.runs_dir / "registry.sqlite")
+    registry = open_registry(p.config.runs_dir, _note)
     if registry.get(p.config.name) is not None:
         metric = result["primary_metric"]
         registry.set_metric(p.config.name, metric, result["metrics"][metric])
@@ -260,12 +261,26 @@ def check_run(run: Run | str | Path, limit: int = 16) -> dict[str, Any]:
     return {"template_parity": parity, "stopping": stopping, "ok": parity["ok"] and stopping["ok"]}
 
 
-def runs(runs_dir: str | Path = "runs") -> list[Any]:
-    """Every run in the registry, newest first (killed runs show as killed)."""
-    from hone.runs.registry import Registry
+def runs(runs_dir: str | Path = "runs", rebuild: bool = False, log: Callable[[str], None] | None = None) -> list[Any]:
+    """Every run in the registry, newest first (killed runs show as killed).
 
-    path = Path(runs_dir) / "registry.sqlite"
-    return Registry(path).list() if path.exists() else []
+    `rebuild` rebuilds the registry from the run directories first. A registry file that is not SQLite (or
+    is empty) is moved aside and rebuilt without asking; either says so in one line to `log` (default stderr).
+    """
+    from hone.runs.rebuild import REGISTRY, open_registry
+    from hone.runs.rebuild import rebuild as rebuild_index
+
+    log = log or _note
+    if rebuild:
+        log(rebuild_index(Path(runs_dir)).line())
+    elif not (Path(runs_dir) / REGISTRY).exists():
+        return []
+    return open_registry(Path(runs_dir), log).list()
+
+
+def _note(line: str) -> None:
+    """Tell the user something that happened on the side (e.g. a registry repaired), on stderr."""
+    print(line, file=sys.stderr)
 
 
 def tune(data: str | Path, task: str = "classify", name: str | None = None, **settings: Any) -> Run:

@@ -43,6 +43,7 @@ def friendly_errors(stop_on_signal: bool = True) -> Iterator[None]:
 def _is_expected(exc: Exception) -> bool:
     from hone.models.resolve import ModelNotFound
     from hone.runs.lock import RunInUse
+    from hone.runs.registry import RegistryDamaged
     from hone.train.checkpoint import CheckpointError
     from hone.train.loop import NonFiniteError
     from hone.train.trainer import OutOfMemory
@@ -53,6 +54,7 @@ def _is_expected(exc: Exception) -> bool:
         NonFiniteError,
         OutOfMemory,
         RunInUse,
+        RegistryDamaged,
         FileNotFoundError,
         FileExistsError,
         PermissionError,
