@@ -56,6 +56,7 @@ def _is_expected(exc: Exception) -> bool:
         RunInUse,
         RegistryDamaged,
         FileNotFoundError,
+        IsADirectoryError,
         FileExistsError,
         PermissionError,
     )
