@@ -106,7 +106,7 @@ def test_the_built_runs_are_what_the_registry_said(built: Path) -> None:
 
 def test_random_bytes_are_moved_aside_and_the_index_rebuilt(runs: Path) -> None:
     expected = _listed(runs)
-    garbage = b"junk" + os.urandom(8188)
+    garbage = b"[/x]junk" + os.urandom(8184)  # its first bytes are quoted: brackets must not read as markup
     (runs / "registry.sqlite").write_bytes(garbage)
     line = _noted(_hone_runs(runs), "is not a SQLite database")
     assert str(runs / "registry.sqlite") in line and "rebuilt the index from 2 run directories" in line

@@ -67,7 +67,9 @@ def runs(
 
 
 def _note(line: str) -> None:
-    console.print(f"[yellow]{line}[/]", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    console.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
 
 
 def demo(
