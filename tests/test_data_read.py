@@ -162,3 +162,56 @@ def test_reading_is_lazy(tmp_path: Path) -> None:
     first = next(rows)
     assert isinstance(first, Record) and first.data == {"i": 0}
     rows.close()  # type: ignore[attr-defined]
+
+
+def test_a_folder_is_named_with_its_key_before_any_row_is_read(tmp_path: Path) -> None:
+    folder = tmp_path / "dev.jsonl"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as refused:
+        read_rows(folder, "auto", key="data.dev")
+    message = str(refused.value)
+    assert message.startswith("data.dev:") and str(folder) in message and "is a directory" in message
+    assert ".jsonl" in message and "\n" not in message
+
+
+CAP = 64 * 1024  # a small cap, so a file a little over it shows whether memory follows the line or the cap
+
+LONG_LINE_FILES = {  # name: (content around a long line at line 2, the rows read on either side)
+    "d.jsonl": (b'{"a": 1}\n', b'\n{"a": 3}\n', [1, 3]),
+    "d.csv": (b"a,b\n", b"\n3,4\n", [3]),
+    "d.txt": (b"first block\n\n", b"\n\nthird block\n", [1, 5]),
+    "d.conll": (b"Paris B-LOC\n\n", b"\n", [1]),
+}
+
+
+def _peak_while_reading(path: Path, cap: int) -> tuple[list[Record | Problem], int]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        items = list(read_rows(path, "auto", max_line_bytes=cap))
+        return items, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name", sorted(LONG_LINE_FILES))
+@pytest.mark.parametrize("size", [CAP + 1, 64 * CAP])
+def test_a_line_over_the_cap_is_one_problem_and_memory_follows_the_cap(tmp_path: Path, name: str, size: int) -> None:
+    before, after, rows = LONG_LINE_FILES[name]
+    path = _write(tmp_path / name, before + b"x" * size + after)
+    items, peak = _peak_while_reading(path, CAP)
+    (problem,) = [item for item in items if isinstance(item, Problem)]
+    line = before.count(b"\n") + 1
+    assert (problem.category, problem.line) == (P.LINE_TOO_LONG, line)
+    assert problem.message.startswith(f"line {line} of {path} is longer than 64 KiB")
+    assert [r.line for r in items if isinstance(r, Record)] == rows  # one row lost, not the rest of the file
+    # a few copies of the cap at most (the line read up to the cap, the next chunk), never the 4 MiB line
+    assert peak < 8 * CAP, f"{peak:,} bytes held reading a {size:,}-byte line (cap {CAP:,})"
+
+
+def test_a_line_at_the_cap_is_a_row(tmp_path: Path) -> None:
+    row = b'{"a": "' + b"x" * (CAP - 10) + b'"}'
+    path = _write(tmp_path / "d.jsonl", row + b"\n" * (CAP - len(row)))  # line 1 ends exactly at the cap
+    (first,) = [item for item in read_rows(path, "auto", max_line_bytes=CAP) if item is not None][:1]
+    assert isinstance(first, Record) and len(first.data["a"]) == CAP - 10

@@ -83,6 +83,16 @@ def test_bad_config_is_a_clear_usage_error(tmp_path: Path, config_dict: dict) ->
     assert "train.learning_rate: unknown key" in out
 
 
+def test_a_data_folder_is_one_message_naming_its_key(tmp_path: Path, config_dict: dict) -> None:
+    folder = tmp_path / "test-split"
+    folder.mkdir()
+    config_dict["data"]["test"] = str(folder)
+    result = runner.invoke(app, ["check", str(_write_config(tmp_path, config_dict))])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    (line,) = result.output.strip().splitlines()
+    assert f"data.test: {folder} is a directory: give a .jsonl/.csv" in line
+
+
 def test_init_writes_a_config_that_validates() -> None:
     text = _ok(["init", "classify"])
     assert hone.load_config(yaml.safe_load(text)).task == "classify"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hone.runs.registry import Registry, RunRecord
+from hone.runs.registry import Registry, RegistryDamaged, RunRecord
 from waiting import scaled, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -195,3 +195,37 @@ def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
             rec = records[f"{who}-{i}"]
             assert (rec.status, rec.score) == ("finished", i / n)
     assert records["shared"].method in {"p", "q"}
+
+
+@pytest.mark.parametrize(("content", "problem"), [(b"junk" * 1024, "is not a SQLite database"), (b"", "is empty")])
+def test_a_damaged_file_is_named_with_the_fix_not_a_sqlite_error(tmp_path: Path, content: bytes, problem: str) -> None:
+    db = tmp_path / "registry.sqlite"
+    db.write_bytes(content)
+    with pytest.raises(RegistryDamaged, match=problem) as damaged:
+        Registry(db)
+    assert str(db) in str(damaged.value) and "hone runs --rebuild" in str(damaged.value)
+    assert db.read_bytes() == content  # reading never "repairs" by overwriting
+
+
+def test_a_new_registry_file_is_never_empty(tmp_path: Path) -> None:
+    db = tmp_path / "registry.sqlite"
+    Registry(db)
+    assert db.read_bytes().startswith(b"SQLite format 3\x00")
+    assert [p.name for p in tmp_path.iterdir()] == ["registry.sqlite"]  # no temporary left behind
+
+
+def test_replace_all_keeps_a_live_run_and_drops_what_the_directories_do_not_hold(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "registry.sqlite")
+    for name in ("live", "gone", "rebuilt"):
+        _start(reg, name, tmp_path)  # all three registered by this live process ...
+    with sqlite3.connect(tmp_path / "registry.sqlite") as conn:  # ... but two of them by a process now dead
+        conn.execute("UPDATE runs SET pid_start = 'other-boot:1' WHERE name != 'live'")
+    rebuilt = RunRecord(
+        "rebuilt", "classify", "minilm", "lora", "stopped", None, None, tmp_path, "t0", "t1", None, None, "m"
+    )
+    live = RunRecord("live", "classify", "minilm", "lora", "failed", None, None, tmp_path, "t0", "t1", None, None, "m")
+    reg.replace_all([rebuilt, live])
+    records = {r.name: r for r in reg.list()}
+    assert set(records) == {"live", "rebuilt"}
+    assert records["live"].status == "running"  # its own process knows better than its directory
+    assert (records["rebuilt"].status, records["rebuilt"].finished) == ("stopped", "t1")

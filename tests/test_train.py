@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
+from typer.testing import CliRunner
 
 import hone
+from hone.cli import app
 from hone.train import checkpoint as ck
 from hone.train.loop import NonFiniteError, epoch_batches
 from hone.train.signals import Stopped
@@ -118,6 +123,45 @@ def test_rerun_without_resume_refuses_to_overwrite(config_dict: dict) -> None:
     hone.train(cfg, progress=False)
     with pytest.raises(FileExistsError, match="--resume"):
         hone.train(cfg, progress=False)
+
+
+def _row(db: Path, name: str) -> tuple:
+    """The registry's row for `name` exactly as stored, every column."""
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file of a run with its size and mtime, but the lock file, which the refusing process held."""
+    files = (p for p in folder.rglob("*") if p.name != ".lock")
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
+
+
+def test_refused_rerun_of_a_finished_run_leaves_its_record_and_folder_as_they_were(
+    config_dict: dict, tmp_path: Path
+) -> None:
+    config_dict["train"].update(max_steps=2)
+    config = tmp_path / "hone.yaml"
+    config.write_text(yaml.safe_dump(config_dict))
+    cfg = hone.load_config(config)
+    hone.evaluate(hone.train(cfg, progress=False))
+    db, run_dir = cfg.runs_dir / "registry.sqlite", cfg.runs_dir / "t"
+    row, files = _row(db, "t"), _snapshot(run_dir)
+    assert row is not None and "finished" in row and any(isinstance(v, float) for v in row)  # scored
+    result = CliRunner().invoke(app, ["train", str(config)])
+    assert result.exit_code == 1, result.output
+    assert "already has checkpoints" in result.output and "--resume" in result.output
+    assert _row(db, "t") == row  # status, score, finished time: untouched
+    assert _snapshot(run_dir) == files  # refused before the data was prepared: no file rewritten
+
+
+def test_resume_with_nothing_to_resume_is_refused_before_anything_is_written(config_dict: dict, tmp_path: Path) -> None:
+    config = tmp_path / "hone.yaml"
+    config.write_text(yaml.safe_dump(config_dict))
+    result = CliRunner().invoke(app, ["train", str(config), "--resume"])
+    assert result.exit_code == 1 and "no checkpoint to resume from" in result.output, result.output
+    assert not (tmp_path / "runs" / "registry.sqlite").exists()
+    assert not (tmp_path / "runs" / "t" / "data").exists()
 
 
 def test_non_finite_loss_stops_the_run(config_dict: dict, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,8 @@ The short path is three lines::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,11 +92,18 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
 
 def baseline(config: ConfigLike) -> dict[str, Any]:
     """Fit and score every configured baseline on the test split; writes baseline.json."""
+    from hone.runs.lock import hold
+
+    cfg = config_of(config)
+    with hold(_run_dir(cfg), "hone baseline"):
+        return _baseline(prepare(cfg))
+
+
+def _baseline(p: Prepared) -> dict[str, Any]:
     from hone.evaluate.evaluator import best_baseline, evaluate_predictor
     from hone.models.resolve import resolve_model
     from hone.tasks import spec_for
 
-    p = prepare(config)
     cfg, test = p.config, p.splits["test"]
     out: dict[str, Any] = {
         "primary_metric": p.task.primary_metric,
@@ -117,13 +125,29 @@ def baseline(config: ConfigLike) -> dict[str, Any]:
 
 
 def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Run:
-    """Fine-tune per the config into `<runs_dir>/<name>/model`; `resume` continues from a checkpoint."""
-    from hone.runs.registry import Registry
+    """Fine-tune per the config into `<runs_dir>/<name>/model`; `resume` continues from a checkpoint.
+
+    The run directory is locked for the whole process (RunInUse at once if another process writes into it).
+    """
+    from hone.runs.lock import hold
+
+    cfg = config_of(config)
+    with hold(_run_dir(cfg), "hone train"):
+        return _train(cfg, resume, progress)
+
+
+def _run_dir(cfg: HoneConfig) -> RunDir:
+    return RunDir(cfg.runs_dir / cfg.name)
+
+
+def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
+    from hone.runs.rebuild import open_registry
     from hone.train.signals import Stopped
     from hone.train.trainer import fit
 
-    p = prepare(config, resume=resume)
-    registry = Registry(p.config.runs_dir / "registry.sqlite")
+    _refuse_a_start_that_cannot_go_on(_run_dir(cfg), resume)
+    registry = open_registry(cfg.runs_dir, _note)  # a damaged one is repaired, or refused, before the slow part
+    p = prepare(cfg, resume=resume)
     registry.start(
         p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
     )
@@ -137,6 +161,22 @@ def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Ru
         raise
     registry.finish(p.config.name, "finished", None, None, None)
     return Run(p.run.path)
+
+
+def _refuse_a_start_that_cannot_go_on(run: RunDir, resume: bool) -> None:
+    """Refuse, before the data is prepared and before the registry is written, a start that would only fail
+    later: training over a trained run (its registry record, score included, must stay as it is) or resuming
+    a run with nothing to resume from."""
+    from hone.train.checkpoint import checkpoints
+
+    if resume and not checkpoints(run.checkpoints):
+        raise FileNotFoundError(f"{run.checkpoints}: no checkpoint to resume from; start the run without --resume")
+    if not resume and checkpoints(run.checkpoints):
+        raise FileExistsError(
+            f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name"
+        )
+    if not resume and run.model.exists():
+        raise FileExistsError(f"{run.path} already has a trained model ({run.model}); choose a new run name")
 
 
 def _training_examples(p: Prepared) -> list[Any]:
@@ -155,19 +195,21 @@ def _config_hash(p: Prepared) -> str:
 def evaluate(run: Run | str | Path) -> dict[str, Any]:
     """Score the trained model on the test split, compare with the best baseline; writes eval.json."""
     from hone.evaluate.report_data import build_eval
+    from hone.runs.lock import hold
 
     r = run if isinstance(run, Run) else Run(Path(run))
-    p = prepare(r.config)
-    result = build_eval(p, r.predictor(task=p.task))
-    write_json(p.run.eval, result)
-    _record_score(p, result)
+    with hold(r.dir, "hone eval"):
+        p = prepare(r.config)
+        result = build_eval(p, r.predictor(task=p.task))
+        write_json(p.run.eval, result)
+        _record_score(p, result)
     return result
 
 
 def _record_score(p: Prepared, result: dict[str, Any]) -> None:
-    from hone.runs.registry import Registry
+    from hone.runs.rebuild import open_registry
 
-    registry = Registry(p.config.runs_dir / "registry.sqlite")
+    registry = open_registry(p.config.runs_dir, _note)
     if registry.get(p.config.name) is not None:
         metric = result["primary_metric"]
         registry.set_metric(p.config.name, metric, result["metrics"][metric])
@@ -219,12 +261,26 @@ def check_run(run: Run | str | Path, limit: int = 16) -> dict[str, Any]:
     return {"template_parity": parity, "stopping": stopping, "ok": parity["ok"] and stopping["ok"]}
 
 
-def runs(runs_dir: str | Path = "runs") -> list[Any]:
-    """Every run in the registry, newest first (killed runs show as killed)."""
-    from hone.runs.registry import Registry
+def runs(runs_dir: str | Path = "runs", rebuild: bool = False, log: Callable[[str], None] | None = None) -> list[Any]:
+    """Every run in the registry, newest first (killed runs show as killed).
 
-    path = Path(runs_dir) / "registry.sqlite"
-    return Registry(path).list() if path.exists() else []
+    `rebuild` rebuilds the registry from the run directories first. A registry file that is not SQLite (or
+    is empty) is moved aside and rebuilt without asking; either says so in one line to `log` (default stderr).
+    """
+    from hone.runs.rebuild import REGISTRY, open_registry
+    from hone.runs.rebuild import rebuild as rebuild_index
+
+    log = log or _note
+    if rebuild:
+        log(rebuild_index(Path(runs_dir)).line())
+    elif not (Path(runs_dir) / REGISTRY).exists():
+        return []
+    return open_registry(Path(runs_dir), log).list()
+
+
+def _note(line: str) -> None:
+    """Tell the user something that happened on the side (e.g. a registry repaired), on stderr."""
+    print(line, file=sys.stderr)
 
 
 def tune(data: str | Path, task: str = "classify", name: str | None = None, **settings: Any) -> Run:

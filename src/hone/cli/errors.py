@@ -42,6 +42,8 @@ def friendly_errors(stop_on_signal: bool = True) -> Iterator[None]:
 
 def _is_expected(exc: Exception) -> bool:
     from hone.models.resolve import ModelNotFound
+    from hone.runs.lock import RunInUse
+    from hone.runs.registry import RegistryDamaged
     from hone.train.checkpoint import CheckpointError
     from hone.train.loop import NonFiniteError
     from hone.train.trainer import OutOfMemory
@@ -51,7 +53,10 @@ def _is_expected(exc: Exception) -> bool:
         CheckpointError,
         NonFiniteError,
         OutOfMemory,
+        RunInUse,
+        RegistryDamaged,
         FileNotFoundError,
+        IsADirectoryError,
         FileExistsError,
         PermissionError,
     )
@@ -61,5 +66,8 @@ def _is_expected(exc: Exception) -> bool:
 
 
 def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escaped: a message quoting data (a file's first bytes, a label like [x]) must print as it is, not as markup
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hone.cli.errors import friendly_errors
+from hone.cli.errors import console, friendly_errors
 
 # Wide enough for the runs table even when piped (rich falls back to 80 columns there).
 out = Console(highlight=False, width=max(140, shutil.get_terminal_size().columns))
@@ -30,11 +30,21 @@ def init(task: Annotated[str, typer.Argument(help="The task: classify.")] = "cla
         print(api.init_config(task))
 
 
-def runs(runs_dir: Annotated[Path, typer.Option("--dir", help="The runs directory.")] = Path("runs")) -> None:
+def runs(
+    runs_dir: Annotated[Path, typer.Option("--dir", help="The runs directory.")] = Path("runs"),
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Rebuild the index (registry.sqlite) from the run directories first; the old file is kept beside it.",
+        ),
+    ] = False,
+) -> None:
     """List runs with task, model, method, status and primary metric."""
     from hone import api
 
-    records = api.runs(runs_dir)
+    with friendly_errors():
+        records = api.runs(runs_dir, rebuild=rebuild, log=_note)
     if not records:
         out.print(f"no runs in {runs_dir} yet; start one with `hone demo` or `hone train hone.yaml`")
         return
@@ -54,6 +64,12 @@ def runs(runs_dir: Annotated[Path, typer.Option("--dir", help="The runs director
             (r.finished or "-")[:19],
         )
     out.print(table)
+
+
+def _note(line: str) -> None:
+    from rich.markup import escape
+
+    console.print(f"[yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
 
 
 def demo(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hone.config.schema import DataFiles, RunConfig
 from hone.data import problems as P
 from hone.data.problems import DataError, Problem
-from hone.data.read import read_rows
+from hone.data.read import check_data_file, read_rows
 from hone.data.split import SPLITS, label_counts, normalise_text, split_examples, subsample
 from hone.tasks import TaskSpec, spec_for
 from hone.tasks.schema_classify import TextExample
@@ -101,6 +101,8 @@ def check_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = No
     data: DataFiles = config.data  # type: ignore[attr-defined]
     spec = spec_for(config.task)  # type: ignore[attr-defined]
     files = {name: path for name, path in _data_files(data).items() if path is not None}
+    for name, path in files.items():  # every path first: a folder given as data.test fails before train is read
+        check_data_file(path, f"data.{name}")
     problems: list[Problem] = []
     given: dict[str, list[TextExample]] = {}
     file_stats: dict[str, dict[str, Any]] = {}
@@ -135,14 +137,16 @@ def _data_files(data: DataFiles) -> dict[str, Path | None]:
     return {"train": data.train, "test": data.test, "dev": data.dev}
 
 
-def check_rows(path: Path, data: DataFiles, spec: TaskSpec) -> Iterator[tuple[Any | None, list[Problem]]]:
+def check_rows(
+    path: Path, data: DataFiles, spec: TaskSpec, key: str = "data.train/test/dev"
+) -> Iterator[tuple[Any | None, list[Problem]]]:
     """Per data row of `path`: (its example, or None when unusable; the row's problems, errors and warnings).
 
     This is the streaming part of `check_data`: it holds one row at a time, so its memory does not grow
     with the file (tests/test_data_corpus.py measures it). `check_data` then keeps every usable example,
     which the dataset-wide checks and the splits need.
     """
-    for item in read_rows(path, data.format):
+    for item in read_rows(path, data.format, key):
         if isinstance(item, Problem):
             yield None, [item]
             continue
@@ -159,7 +163,7 @@ def _read_examples(
     """Usable examples of one file; its bad rows are appended to `problems`."""
     rows = 0
     examples: list[TextExample] = []
-    for example, found in check_rows(path, data, spec):
+    for example, found in check_rows(path, data, spec, f"data.{name}"):
         rows += 1
         problems.extend(found)
         if example is not None:

@@ -11,6 +11,7 @@ NON_OBJECT = "non_object"
 NON_STANDARD_JSON = "non_standard_json"  # NaN/Infinity literals, duplicate keys
 ENCODING = "encoding"  # bytes that are not UTF-8, lone surrogates
 CSV_ERROR = "csv_error"  # unterminated quotes, wrong column count
+LINE_TOO_LONG = "line_too_long"  # a line over the reader's cap: not one row per line
 MISSING_FIELD = "missing_field"
 EMPTY_FIELD = "empty_field"
 WRONG_TYPE = "wrong_type"

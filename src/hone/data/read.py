@@ -4,9 +4,11 @@
 saying why the row cannot be read (bad JSON, a non-object row, NaN, Infinity, numbers too large
 for a float or duplicate keys, bytes that are not UTF-8, NUL bytes, a byte-order mark in the
 middle of a file, a CSV row with the wrong number of fields, a repeated CSV header, an
-unterminated quote). Files are read
+unterminated quote, a line longer than `MAX_LINE_BYTES`). Files are read
 line by line in binary and each line is decoded here, so a bad byte costs one row, not the file,
-and memory stays bounded by the longest row. Line numbers are 1-based and count `\\n`; a CSV row
+and memory stays bounded by the longest row, which is capped: a line longer than the cap (a file
+without line breaks, a one-line JSON array, binary data) is reported as soon as the cap is passed
+and skipped in bounded chunks, never held whole. Line numbers are 1-based and count `\\n`; a CSV row
 that spans lines (a quoted field holding newlines) is reported at the line where it starts. A
 plain-text file (.txt/.md) holds one document per blank-line-separated block, read as `{"text": block}`
 at the block's first line.
@@ -48,6 +50,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _NUL = b"\x00"
 # The csv module refuses fields over 128 KiB by default; a long document is still a valid row.
 _CSV_FIELD_LIMIT = 2**31 - 1
+# The longest line a reader holds in memory. A row of a long document is a few MiB; a longer line is almost
+# always a file that is not one row per line, and holding it whole once took 4.5 GB for a 2 GB file.
+MAX_LINE_BYTES = 64 * 2**20
+_SKIP_CHUNK = 2**20  # how much of an over-long line is read at a time while skipping it
 
 
 @dataclass(frozen=True)
@@ -72,28 +78,74 @@ def resolve_format(path: Path, format: Format) -> Literal["jsonl", "csv", "conll
     return found  # type: ignore[return-value]
 
 
-def read_rows(path: Path, format: Format = "auto") -> Iterator[Record | Problem]:
+def read_rows(
+    path: Path, format: Format = "auto", key: str = "data.train/test/dev", max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[Record | Problem]:
     """Yield a Record or a Problem per data row of `path`; blank JSONL lines are skipped.
 
-    Raises FileNotFoundError (missing file) and ValueError (unknown format) at call time, before
-    the first row is read.
+    Raises FileNotFoundError (missing file), IsADirectoryError (a folder) and ValueError (unknown
+    format) at call time, before the first row is read; their messages name `key`, the config key
+    (or option) that gave the path. A line over `max_line_bytes` is a Problem of its own.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"data file {path} not found; check data.train/test/dev in the config "
-            "(relative paths are resolved against the config file's folder)"
-        )
-    if not path.is_file():
-        raise IsADirectoryError(f"{path} is a folder; data.train/test/dev must name a file")
+    check_data_file(path, key)
     fmt = resolve_format(path, format)
     if fmt == "jsonl":
-        return _read_jsonl(path)
+        return _read_jsonl(path, max_line_bytes)
     if fmt == "conll":
-        return _conll_records(path)
+        return _conll_records(path, max_line_bytes)
     if fmt == "text":
-        return _read_text(path)
-    return _read_csv(path, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        return _read_text(path, max_line_bytes)
+    return _read_csv(path, "\t" if path.suffix.lower() == ".tsv" else ",", max_line_bytes)
+
+
+def check_data_file(path: Path, key: str = "data.train/test/dev") -> None:
+    """Raise, naming `key`, unless `path` is a file that can be read as data."""
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{key}: {path} is a directory: give a .jsonl/.csv/.tsv/.conll/.txt file (one file per split)"
+        )
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{key}: data file {path} not found; check the path "
+            "(relative paths in a config are resolved against the config file's folder)"
+        )
+    if not path.is_file():
+        raise ValueError(f"{key}: {path} is not a regular file; give a .jsonl/.csv/.tsv/.conll/.txt file")
+
+
+def _physical_lines(f: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """Numbered physical lines (1-based), each with its line break; None for a line longer than `limit` bytes.
+
+    At most `limit` + 1 bytes are read at a time, so memory never holds more of a line than that. An over-long
+    line is reported as soon as the cap is passed, then skipped in bounded chunks up to its line break: it
+    costs one row, and the rows after it are read as usual.
+    """
+    number = 0
+    while raw := f.readline(limit + 1):
+        number += 1
+        if len(raw) <= limit:
+            yield number, raw
+            continue
+        yield number, None
+        chunk = min(limit + 1, _SKIP_CHUNK)
+        while not raw.endswith(b"\n") and (raw := f.readline(chunk)):
+            pass
+
+
+def _too_long(source: str, line: int, limit: int) -> Problem:
+    message = (
+        f"line {line} of {source} is longer than {_size(limit)}, too long for one row: the file is probably not "
+        "one row per line (no line breaks, a JSON array on one line, binary data); the line was skipped"
+    )
+    return Problem(P.LINE_TOO_LONG, message, source, line)
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= factor:
+            return f"{n / factor:g} {unit}"
+    return f"{n} bytes"
 
 
 # --- JSONL -----------------------------------------------------------------------------------
@@ -103,20 +155,22 @@ class _NonStandard(ValueError):
     """JSON that Python would accept but other readers reject (NaN, duplicate keys)."""
 
 
-def _read_jsonl(path: Path) -> Iterator[Record | Problem]:
+def _read_jsonl(path: Path, limit: int) -> Iterator[Record | Problem]:
     source = str(path)
     with path.open("rb") as f:
-        for line, raw in _lines(f):
-            if raw.strip(b" \t\r\n"):
+        for line, raw in _lines(f, limit):
+            if raw is None:
+                yield _too_long(source, line, limit)
+            elif raw.strip(b" \t\r\n"):
                 yield _parse_json_line(raw, source, line)
 
 
-def _lines(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """Numbered physical lines without their line ending; a leading UTF-8 BOM is dropped."""
-    for number, raw in enumerate(f, start=1):
-        if number == 1 and raw.startswith(_BOM):
+def _lines(f: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """Numbered physical lines without their line ending (None: over `limit`); a leading UTF-8 BOM is dropped."""
+    for number, raw in _physical_lines(f, limit):
+        if raw is not None and number == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
-        yield number, raw.rstrip(b"\n").rstrip(b"\r")
+        yield number, None if raw is None else raw.rstrip(b"\n").rstrip(b"\r")
 
 
 def _parse_json_line(raw: bytes, source: str, line: int) -> Record | Problem:
@@ -264,15 +318,20 @@ def _encoding_problem(exc: UnicodeDecodeError, source: str, line: int) -> Proble
 class _LineFeed:
     """Feeds decoded lines to csv.reader and remembers which lines held undecodable bytes."""
 
-    def __init__(self, f: BinaryIO, source: str) -> None:
+    def __init__(self, f: BinaryIO, source: str, limit: int) -> None:
         self.source = source
         self.bad: dict[int, Problem] = {}
         self.count = 0
         self._f = f
+        self._limit = limit
 
     def __iter__(self) -> Iterator[str]:
-        for raw in self._f:
-            self.count += 1
+        for number, raw in _physical_lines(self._f, self._limit):
+            self.count = number
+            if raw is None:
+                self.bad[self.count] = _too_long(self.source, self.count, self._limit)
+                yield "\n"  # the row it belongs to reports it
+                continue
             if self.count == 1:
                 raw = raw.removeprefix(_BOM)  # a BOM is allowed here, and only here
             if (bad := _byte_problem(raw, self.source, self.count)) is not None:
@@ -292,10 +351,10 @@ class _LineFeed:
         return _at_row_start(found[0], first) if found else None
 
 
-def _read_csv(path: Path, delimiter: str) -> Iterator[Record | Problem]:
+def _read_csv(path: Path, delimiter: str, limit: int) -> Iterator[Record | Problem]:
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     with path.open("rb") as f:
-        feed = _LineFeed(f, str(path))
+        feed = _LineFeed(f, str(path), limit)
         reader = csv.reader(feed, delimiter=delimiter, strict=True)
         rows = _csv_rows(reader, feed)
         header = _header(rows, feed.source)
@@ -323,8 +382,9 @@ def _csv_rows(reader: Iterator[list[str]], feed: _LineFeed) -> Iterator[tuple[in
             yield start, Problem(P.CSV_ERROR, _csv_message(exc, start, end), feed.source, start)
             continue
         end = feed.count
-        if not _blank(row):
-            yield start, feed.bad_between(start, end) or row
+        bad = feed.bad_between(start, end)
+        if bad is not None or not _blank(row):  # a line that reads as blank may still have been bad
+            yield start, bad or row
 
 
 def _blank(row: list[str]) -> bool:
@@ -397,22 +457,29 @@ def _csv_item(row: list[str] | Problem, header: list[str], source: str, line: in
 # --- CoNLL columns ----------------------------------------------------------------------------
 
 
-def _conll_records(path: Path) -> Iterator[Record | Problem]:
+def _conll_records(path: Path, limit: int) -> Iterator[Record | Problem]:
     """CoNLL sentences as rows with `tokens` and `tags` fields (the NER task's default names)."""
     try:
-        for line, row in read_conll(path):
+        for line, row in read_conll(path, limit):
             yield Record(str(path), line, row)
-    except _BadBytes as exc:
-        yield Problem(P.ENCODING, exc.reason, str(path), exc.line)
+    except _Unreadable as exc:
+        yield exc.problem
 
 
-class _BadBytes(ValueError):
-    def __init__(self, path: Path, line: int, reason: str) -> None:
-        self.line, self.reason = line, f"bytes that are not UTF-8 ({reason}); re-save the file as UTF-8"
-        super().__init__(f"{path}:{line}: {self.reason}")
+class _Unreadable(ValueError):
+    """A CoNLL line that cannot be read; it ends the file (a sentence cannot be told apart from its neighbours)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(f"{problem.source}:{problem.line}: {problem.message}")
 
 
-def read_conll(path: Path) -> Iterator[tuple[int, dict[str, list[str]]]]:
+def _bad_bytes(path: Path, line: int, reason: str) -> _Unreadable:
+    reason = f"bytes that are not UTF-8 ({reason}); re-save the file as UTF-8"
+    return _Unreadable(Problem(P.ENCODING, reason, str(path), line))
+
+
+def read_conll(path: Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict[str, list[str]]]]:
     """Sentences of a CoNLL column file: (line of the first token, {"tokens": [...], "tags": [...]}).
 
     The token is the first column and the tag the last; a blank line ends a sentence and
@@ -425,7 +492,10 @@ def read_conll(path: Path) -> Iterator[tuple[int, dict[str, list[str]]]]:
     tags: list[str] = []
     first = 0
     with path.open("rb") as f:
-        for number, raw in enumerate(chain(f, [b""]), start=1):  # a blank line after the last ends its sentence
+        # a blank line after the last ends its sentence
+        for number, raw in chain(_physical_lines(f, max_line_bytes), [(0, b"")]):
+            if raw is None:
+                raise _Unreadable(_too_long(str(path), number, max_line_bytes))
             columns = _decode(raw, path, number).split()
             if not columns or columns[0] == "-DOCSTART-":
                 if tokens:
@@ -441,13 +511,13 @@ def _decode(raw: bytes, path: Path, number: int) -> str:
     try:
         return raw.decode("utf-8-sig" if number == 1 else "utf-8")
     except UnicodeDecodeError as e:
-        raise _BadBytes(path, number, e.reason) from e
+        raise _bad_bytes(path, number, e.reason) from e
 
 
 # --- plain text -------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> Iterator[Record | Problem]:
+def _read_text(path: Path, limit: int) -> Iterator[Record | Problem]:
     """One record per blank-line-separated block: `{"text": the block's lines}` at its first line.
 
     A block holding bytes that are not UTF-8 becomes one problem at the block's first line.
@@ -457,7 +527,12 @@ def _read_text(path: Path) -> Iterator[Record | Problem]:
     start = 0
     bad: Problem | None = None
     with path.open("rb") as f:
-        for line, raw in chain(_lines(f), [(0, b"")]):  # the empty sentinel ends the last block
+        for line, raw in chain(_lines(f, limit), [(0, b"")]):  # the empty sentinel ends the last block
+            if raw is None:
+                start = start if block else line
+                bad = bad or _too_long(source, line, limit)
+                block.append("")
+                continue
             if raw.strip(b" \t\r\n"):
                 start = start if block else line
                 try:

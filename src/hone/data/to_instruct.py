@@ -241,7 +241,7 @@ def _read_documents(config: HoneConfig, problems: list[Problem]) -> dict[str, li
         if path is None:
             continue
         given[name] = []
-        for item in read_rows(path, data.format):
+        for item in read_rows(path, data.format, f"data.{name}"):
             parsed = item if isinstance(item, Problem) else _parse_document(item.data, data, item.source, item.line)
             if isinstance(parsed, Document):
                 given[name].append(parsed)

@@ -4,6 +4,11 @@ Many processes share the file (a training run, `hone runs`, a server), so every 
 its own connection, runs one short transaction and closes it; the database is in WAL mode so
 readers never block the writer, and a busy timeout makes writers queue instead of failing.
 
+The file is created whole (built under a temporary name, then linked into place), so a registry file
+is never empty while it is being created; one that is empty, or is not SQLite at all, was damaged
+(hone.runs.rebuild rebuilds the index from the run directories). A damaged file raises RegistryDamaged,
+whose message names the file and the fix, never a raw sqlite3 error.
+
 A run that dies without saying so (SIGKILL, the OOM killer, a power cut) leaves its row at
 "running". The row records the pid, the host and the process's start time, so a reader on the
 same host can tell that the process is gone (or that its pid now belongs to another process) and
@@ -16,7 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +30,9 @@ from typing import Literal, get_args
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file
+# Result codes (low byte) meaning the file itself is bad, not that it is busy: SQLITE_CORRUPT, SQLITE_NOTADB.
+_DAMAGED_CODES = (11, 26)
 
 EndStatus = Literal["finished", "failed", "stopped"]
 Status = Literal["running", "finished", "failed", "stopped", "killed"]
@@ -58,6 +66,32 @@ _COLUMNS = (
 )
 
 
+class RegistryDamaged(RuntimeError):
+    """The registry file is not a usable SQLite database; the message names it and how to rebuild it."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(
+            f"{path} {problem}; rebuild the index from the run directories with "
+            f"`hone runs --rebuild --dir {path.parent}` (the damaged file is kept beside it)"
+        )
+
+
+def header_problem(path: Path) -> str | None:
+    """What is wrong with `path`'s first bytes, when it is certainly not a SQLite database; None otherwise
+    (also when it is missing). An empty file is reported as such: the caller decides whether that is damage."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return None
+    if not head:
+        return "is empty (0 bytes)"
+    if head != SQLITE_HEADER:
+        return f"is not a SQLite database (it starts with {head[:8]!r})"
+    return None
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One run as the registry reports it. Times are ISO-8601 UTC strings."""
@@ -77,6 +111,27 @@ class RunRecord:
     message: str | None
     config_hash: str | None = None
     heartbeat: str | None = None
+
+
+def _row_values(r: RunRecord) -> tuple[object, ...]:
+    return (
+        r.name,
+        r.task,
+        r.model,
+        r.method,
+        str(r.run_dir),
+        r.config_hash,
+        r.status,
+        r.primary_metric,
+        r.score,
+        r.message,
+        r.created,
+        r.created,
+        r.heartbeat,
+        r.finished,
+        r.pid,
+        r.host,
+    )
 
 
 def _now() -> str:
@@ -140,12 +195,52 @@ class Registry:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._host = socket.gethostname()
-        self._init_schema()
+        self._create_whole()
+        if (problem := header_problem(self.path)) is not None:
+            raise RegistryDamaged(self.path, problem)
+        with self._damage_explained():
+            self._init_schema(self.path)
+
+    @contextmanager
+    def _damage_explained(self) -> Iterator[None]:
+        """sqlite3's errors for a damaged file become RegistryDamaged, naming the file and the fix."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _DAMAGED_CODES:
+                raise  # busy, locked, read-only: not damage
+            raise RegistryDamaged(self.path, f"is damaged ({exc})") from None
+
+    def _create_whole(self) -> None:
+        """Create the file, schema included, under a temporary name and link it into place, unless it exists.
+
+        A reader therefore never meets a half-created registry, and an empty registry file always means damage.
+        """
+        if self.path.exists():
+            return
+        tmp = self.path.with_name(f".{self.path.name}.new-{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        try:
+            self._init_schema(tmp)
+            os.link(tmp, self.path)
+        except FileExistsError:
+            pass  # another process created it first: theirs is as good
+        except OSError:  # a file system without hard links: a rename is whole too, only not exclusive
+            if not self.path.exists():
+                os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         """One short transaction on a fresh connection, committed (or rolled back) and closed."""
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        with self._damage_explained(), self._transaction(self.path, write) as conn:
+            yield conn
+
+    @staticmethod
+    @contextmanager
+    def _transaction(path: Path, write: bool) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         with closing(conn):
             conn.row_factory = sqlite3.Row
             # IMMEDIATE takes the write lock up front, so the busy timeout applies to it; a
@@ -158,13 +253,13 @@ class Registry:
                 raise
             conn.execute("COMMIT")
 
-    def _init_schema(self) -> None:
-        """Switch the file to WAL, create the tables, and refuse a schema newer than ours."""
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    def _init_schema(self, path: Path) -> None:
+        """Switch the file at `path` to WAL, create the tables, and refuse a schema newer than ours."""
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         with closing(conn):
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
-        with self._connect(write=True) as conn:
+        with self._transaction(path, write=True) as conn:
             # executescript() would commit our transaction first; run the statements one by one.
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -207,6 +302,21 @@ class Registry:
                     self._host,
                     process_start_id(pid),
                 ),
+            )
+
+    def replace_all(self, records: Sequence[RunRecord]) -> None:
+        """Make the index hold `records` and nothing else, in one transaction (a rebuild). The row of a run
+        whose process is still running it stays as it is: it knows more than the run's directory does."""
+        with self._connect(write=True) as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM runs").fetchall()
+            live = [r.name for r in map(self._record, rows) if r.status == "running"]
+            conn.execute(f"DELETE FROM runs WHERE name NOT IN ({', '.join('?' * len(live))})", live)
+            conn.executemany(
+                """INSERT INTO runs (name, task, model, method, run_dir, config_hash, status, primary_metric,
+                       score, message, created, started, heartbeat, finished, pid, host, pid_start)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+                   ON CONFLICT (name) DO NOTHING""",
+                [_row_values(r) for r in records],
             )
 
     def heartbeat(self, name: str) -> None:

@@ -9,6 +9,7 @@ runs/<name>/
   metrics.jsonl    one line per logged step and per dev evaluation
   eval.json        test metrics, breakdowns, worst examples, comparison with the best baseline
   report.html      the human view
+  .lock            held (flock) by the one process writing into the run; see hone.runs.lock
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class RunDir:
     @property
     def report(self) -> Path:
         return self.path / "report.html"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / ".lock"
 
     def create(self) -> RunDir:
         self.data.mkdir(parents=True, exist_ok=True)
