@@ -96,12 +96,12 @@ class Bench:
     # --- hone -------------------------------------------------------------------------------------------
 
     def hone_session(self) -> Any:
-        from hone.api import _training_examples, prepare
+        from hone.pipeline.steps import prepare, training_examples
         from hone.train.trainer import _build
 
         self.runs += 1
         p = prepare(self.config(seed=SEED + self.runs))
-        return _build(p.config, p.run, p.task, _training_examples(p), [])
+        return _build(p.config, p.run, p.task, training_examples(p), [])
 
     def hone_train(self, max_steps: int | None = None) -> dict[str, Any]:
         from hone.train.loop import train_steps

@@ -106,9 +106,9 @@ class Bench:
 
         self.runs += 1
         p = prepare(self.config(seed=SEED + self.runs))
-        from hone.api import _training_examples
+        from hone.pipeline.steps import training_examples
 
-        return _build(p.config, p.run, p.task, _training_examples(p), [])
+        return _build(p.config, p.run, p.task, training_examples(p), [])
 
     def hone_train(self, max_steps: int | None = None) -> dict[str, Any]:
         from hone.train.loop import train_steps

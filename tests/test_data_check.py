@@ -9,11 +9,18 @@ from typing import Any
 import pytest
 
 from hone.config.schema import ClassifyConfig
+from hone.data import check as data_check
 from hone.data import problems as P
-from hone.data.check import CheckResult, check_data
+from hone.data.check import CheckResult
 from hone.data.problems import DataError
+from hone.tasks import spec_for
 
 GOOD = "good"  # marks a chunk that must yield a usable example and no problem at all
+
+def check_data(config: Any, tokenizer: Any = None) -> CheckResult:
+    """The data check with the config's own task spec (the data layer takes the spec from its caller)."""
+    return data_check.check_data(config, tokenizer, spec=spec_for(config.task))
+
 
 
 def _config(train: Path, **data: Any) -> ClassifyConfig:

@@ -26,11 +26,13 @@ from typing import Any
 import pytest
 
 from hone.config.schema import ClassifyConfig, ExtractConfig, InstructConfig, NerConfig, RunConfig
+from hone.data import check as data_check
 from hone.data import problems as P
-from hone.data.check import CheckResult, check_data
+from hone.data.check import CheckResult
 from hone.data.problems import Problem
 from hone.data.read import read_rows
 from hone.tasks import ner_schema as N
+from hone.tasks import spec_for
 from hone.tasks.extract import to_type
 from scorecard import record
 
@@ -46,6 +48,11 @@ TOPICS = {
 FILLER = "the my is not please help i was".split()
 # Categories of a task's row contract: the problem must name the field it is about.
 FIELD_CATEGORIES = {P.MISSING_FIELD, P.EMPTY_FIELD, P.WRONG_TYPE, P.UNKNOWN_LABEL, P.ROLE_ORDER} | set(N.NER_CATEGORIES)
+
+def check_data(config: Any, tokenizer: Any = None) -> CheckResult:
+    """The data check with the config's own task spec (the data layer takes the spec from its caller)."""
+    return data_check.check_data(config, tokenizer, spec=spec_for(config.task))
+
 
 
 # --- rows, files, corpora ------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import hone
 from hone.cli import app
 from hone.config import ConfigError
-from hone.data.check import check_data
+from hone.data import check as data_check
+from hone.data.check import CheckResult
 from hone.data.problems import DataError
 from hone.data.to_instruct import TEMPLATES, template_index, to_instruct
 from hone.tasks import TASKS, TaskSpec
@@ -26,6 +27,11 @@ SLOTS = {
     "ner": {"types": "TYPES"},
     "extract": {"fields": "FIELDS", "instruction": "INSTRUCTION"},
 }
+
+def check_data(config: Any, tokenizer: Any = None) -> CheckResult:
+    """The data check with the config's own task spec (the data layer takes the spec from its caller)."""
+    return data_check.check_data(config, tokenizer, spec=TASKS[config.task])
+
 
 
 @pytest.fixture(scope="module")

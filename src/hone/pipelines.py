@@ -54,8 +54,8 @@ class EntityLinker:
         top_k: int = 20,
     ) -> EntityLinker:
         """Load the three steps from their run directories; the corpus is the gazetteer's {id, text} JSONL."""
-        from hone.api import Run
         from hone.models.load import load_trained
+        from hone.pipeline import Run
         from hone.tasks.embed_schema import read_corpus
 
         docs = read_corpus(Path(corpus))

@@ -57,7 +57,7 @@ class Comparison:
 def default_out(runs: Sequence[Path]) -> Path:
     """`<runs_dir>/compare` of the first run, else runs/compare."""
     if runs:
-        from hone.api import Run
+        from hone.pipeline import Run
 
         return Path(Run(runs[0]).config.runs_dir) / "compare"
     return Path("runs/compare")

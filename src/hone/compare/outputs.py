@@ -168,7 +168,7 @@ def plan_pairs(
 
 def run_systems(run_path: Path, cache: Path | None = None) -> list[tuple[str, str, list[Output]]]:
     """A generation run's tuned answers on its test split, then one system per text baseline in baseline.json."""
-    from hone.api import Run
+    from hone.pipeline import Run
 
     run = Run(run_path)
     name = run.path.name
@@ -199,8 +199,8 @@ def run_systems(run_path: Path, cache: Path | None = None) -> list[tuple[str, st
 
 def _test_split(run: Any) -> tuple[list[Any], Any]:
     """The run's test examples, re-read from its data (nothing written), checked against its manifest."""
-    from hone.api import check
     from hone.data.split import example_hash
+    from hone.pipeline import check
     from hone.tasks import spec_for
 
     cfg = run.config

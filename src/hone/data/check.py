@@ -1,7 +1,8 @@
 """Check a run's data before anything trains on it, and draw the missing splits.
 
 `check_data` reads every configured file, turns rows into examples through the task's contract
-(its `TaskSpec`), and reports each unusable row as an error. It then looks at the data as a whole and
+(its `TaskSpec`, which the caller passes: the data layer sits below the tasks and never imports them), and
+reports each unusable row as an error. It then looks at the data as a whole and
 warns about what makes scores lie or training weak: duplicates and near-duplicates, one text
 with conflicting labels, class imbalance, test or dev texts that also occur in train (leakage)
 and texts longer than `data.max_length` tokens. Finally it draws the test/dev splits that were
@@ -11,8 +12,6 @@ decides whether to stop, through `CheckResult.raise_for_errors`.
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,17 +20,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hone.config.schema import DataFiles, RunConfig
 from hone.data import problems as P
+from hone.data.lengths import length_stats, token_lengths
 from hone.data.problems import DataError, Problem
 from hone.data.read import check_data_file, read_rows
 from hone.data.split import SPLITS, label_counts, normalise_text, split_examples, subsample
-from hone.tasks import TaskSpec, spec_for
-from hone.tasks.schema_classify import TextExample
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+    from hone.tasks.schema_classify import TextExample
+    from hone.tasks.spec import TaskSpec
+
 MIN_TRAIN_EXAMPLES = 10
-TOKENIZE_CHUNK = 1000
 SHOWN = 10  # problems per severity in the printed summary, example lines in one warning
 ABORT_HINT = "fix these rows, or set data.on_error: skip to drop them (each is recorded in the data report)"
 SKIP_HINT = "skipping rows cannot fix this; add training examples or fix the data files"
@@ -96,10 +96,12 @@ class CheckResult:
         return f"{rows} bad row(s): stopping (data.on_error: abort); {ABORT_HINT}"
 
 
-def check_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None) -> CheckResult:
-    """Read, validate and split the configured data; with a tokenizer, also measure lengths."""
+def check_data(
+    config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None, *, spec: TaskSpec
+) -> CheckResult:
+    """Read, validate and split the configured data through the task's `spec`; with a tokenizer, also measure
+    lengths."""
     data: DataFiles = config.data  # type: ignore[attr-defined]
-    spec = spec_for(config.task)  # type: ignore[attr-defined]
     files = {name: path for name, path in _data_files(data).items() if path is not None}
     for name, path in files.items():  # every path first: a folder given as data.test fails before train is read
         check_data_file(path, f"data.{name}")
@@ -293,28 +295,6 @@ def _label_coverage(splits: dict[str, list[TextExample]], data: DataFiles) -> li
 
 
 # --- token lengths ----------------------------------------------------------------------------
-
-
-def token_lengths(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Tokens per text with special tokens, untruncated, tokenized in batches."""
-    lengths: list[int] = []
-    for start in range(0, len(texts), TOKENIZE_CHUNK):
-        batch = list(texts[start : start + TOKENIZE_CHUNK])
-        # verbose=False: the too-long warning is exactly what this check reports, once, itself.
-        ids = tokenizer(batch, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        lengths.extend(len(x) for x in ids)
-    return lengths
-
-
-def length_stats(lengths: Sequence[int]) -> dict[str, Any]:
-    """min, median, p95 and max of token lengths (not empty)."""
-    ordered = sorted(lengths)
-    return {
-        "min": ordered[0],
-        "median": statistics.median(ordered),
-        "p95": ordered[math.ceil(0.95 * len(ordered)) - 1],
-        "max": ordered[-1],
-    }
 
 
 def _truncation(

@@ -216,7 +216,7 @@ def _read(config: HoneConfig) -> tuple[dict[str, list[Any]], int]:
 
     # No tokenizer: token statistics describe the source model, not the instruct run; `hone check` on
     # the written hone.yaml measures the new prompts with the causal model's tokenizer.
-    result = check_data(config) if config.task in SPECS else _check_documents(config)
+    result = check_data(config, spec=SPECS[config.task]) if config.task in SPECS else _check_documents(config)
     result.raise_for_errors()
     splits = _as_documents(result.splits, config.data) if config.task == "extract" else result.splits
     skipped = len({(p.source, p.line) for p in result.errors() if p.line is not None})

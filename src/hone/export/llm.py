@@ -70,8 +70,8 @@ def export_merged(
 
 def adapter_model_dir(run_dir: Path, out: Path | None = None) -> tuple[Path, dict[str, Any]]:
     """The run's `model/` folder and its hone.json, refusing runs that have no causal-LM adapter."""
-    from hone.api import Run
     from hone.models.load import refuse_pickles
+    from hone.pipeline import Run
     from hone.tasks import spec_for
 
     model_dir = Run(run_dir).dir.model
@@ -121,7 +121,7 @@ def _check_mergeable(model_dir: Path, meta: dict[str, Any]) -> None:
 def _prompt_ids(run_dir: Path, loaded: Any, prompts: Sequence[Any] | None) -> list[list[int]]:
     """Token ids of the comparison prompts, rendered as the run renders them; default: its test split."""
     if prompts is None:
-        from hone.api import Run, prepare
+        from hone.pipeline import Run, prepare
         from hone.tasks.base import model_inputs
 
         test = prepare(Run(run_dir).config).splits["test"]

@@ -7,10 +7,7 @@ what to do. The last item collects the red flags that sink fine-tuning projects.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hone.plan.advise import Answers, Evidence, Item
+from hone.plan.answers import Answers, Evidence, Item
 
 MIN_WEEKS = 2  # data check, baselines, a few training runs and an evaluation rarely fit in less
 MIN_AGREEMENT = 0.8  # below this, the labels disagree so often that the task itself is not yet defined
@@ -31,8 +28,6 @@ def checklist(a: Answers, e: Evidence | None) -> list[Item]:
 
 
 def _item(name: str, status: str, why: str, action: str = "") -> Item:
-    from hone.plan.advise import Item
-
     return Item(name, status, why, action)  # type: ignore[arg-type]
 
 

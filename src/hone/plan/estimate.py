@@ -357,10 +357,10 @@ def time_section(
 def training_rows(config: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
     """(task, tokenizer, training rows) as training builds them: checked data, the task's encoding (truncation,
     packing). The rows are the train split before any task augmentation (embed's mined negatives)."""
-    from hone import api
+    from hone.pipeline import steps
     from hone.tasks import spec_for
 
-    checked = api.check(config)
+    checked = steps.check(config)
     checked.raise_for_errors()
     examples = [ex for split in checked.splits.values() for ex in split]
     profiled = config
@@ -368,7 +368,7 @@ def training_rows(config: Any) -> tuple[Any, Any, list[dict[str, Any]]]:
         profiled = config.model_copy(deep=True)
         profiled.model.method = "lora"
     task = spec_for(config.task).task.from_config(profiled, examples)
-    tokenizer = api._tokenizer(config)
+    tokenizer = steps.tokenizer_of(config)
     return task, tokenizer, task.encode(checked.splits["train"], tokenizer)
 
 

@@ -144,12 +144,12 @@ def child(config_path: Path, steps: int, scratch: Path) -> dict[str, Any]:
 
 def _session(config: HoneConfig, scratch: Path, build: Any) -> Any:
     """The session `hone train` builds: the data checked and split, the training examples, model, optimizer."""
-    from hone import api
+    from hone import pipeline
     from hone.models.resolve import resolve_model
     from hone.runs.rundir import RunDir
     from hone.tasks import spec_for
 
-    checked = api.check(config)
+    checked = pipeline.check(config)
     checked.raise_for_errors()
     spec = spec_for(config.task)
     examples = [ex for split in checked.splits.values() for ex in split]

@@ -7,10 +7,9 @@ is escaped."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
@@ -21,11 +20,20 @@ import yaml
 
 from hone.report import plots
 from hone.report.noise_section import noise_section
+from hone.report.parts import clip as _clip
+from hone.report.parts import duration as _duration
+from hone.report.parts import e as _e
+from hone.report.parts import img as _img
+from hone.report.parts import metric as _metric
+from hone.report.parts import note as _note
+from hone.report.parts import num as _num
+from hone.report.parts import row as _row
+from hone.report.parts import table as _table
 from hone.report.style import CSS
 from hone.runs.registry import Registry, RunRecord
 from hone.runs.rundir import RunDir
 
-TEXT_LIMIT, MAX_WORST, MAX_PROBLEMS = 300, 50, 20  # characters per text; rows shown
+MAX_WORST, MAX_PROBLEMS = 50, 20  # rows shown
 
 # Each optional input: the Inputs field holding it, the command that writes it ({config}, {run}).
 INPUTS = {
@@ -140,44 +148,16 @@ def _record(run: RunDir) -> RunRecord | None:
         return None
 
 
-def _e(value: Any) -> str:
-    """Escape any value for HTML text or attributes; lists read as comma-separated."""
-    if isinstance(value, (list, tuple)):
-        value = ", ".join(map(str, value)) or "(none)"
-    return "—" if value is None else escape(str(value))
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
 
 
-def _metric(value: Any) -> str:
-    number = _num(value)
-    return "—" if number is None else f"{number:.3f}"
 
 
-def _duration(seconds: Any) -> str:
-    """A time in the unit that reads best: 4.2 s, 12.3 ms, 8 µs."""
-    value = _num(seconds)
-    if value is None or not math.isfinite(value):
-        return "—"
-    scale, unit = next(((s, u) for s, u in ((1, "s"), (1e-3, "ms")) if value >= s), (1e-6, "µs"))
-    return f"{value / scale:.3g} {unit}"
 
 
-def _row(values: Sequence[str], numeric: set[int], tag: str = "td", attrs: str = "") -> str:
-    """One table row of already-escaped cells; columns in `numeric` are right-aligned."""
-    cells = [f"<{tag}{' class=num' * (i in numeric)}>{v}</{tag}>" for i, v in enumerate(values)]
-    return f"<tr{attrs}>{''.join(cells)}</tr>"
 
 
-def _table(headers: Sequence[str], rows: Iterable[str | Sequence[str]], numeric: set[int]) -> str:
-    """An HTML table; each row is a list of escaped cells or an already-rendered `<tr>`."""
-    body = "".join(r if isinstance(r, str) else _row(r, numeric) for r in rows)
-    head = _row([escape(h) for h in headers], numeric, tag="th")
-    return f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"
 
 
 def _missing(inputs: Inputs, filename: str) -> str:
@@ -188,12 +168,8 @@ def _missing(inputs: Inputs, filename: str) -> str:
     )
 
 
-def _note(html_text: str) -> str:
-    return f'<p class="note">{html_text}</p>'
 
 
-def _img(b64: str, alt: str) -> str:
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{b64}">'
 
 
 def _header(inputs: Inputs) -> str:
@@ -373,10 +349,6 @@ def _where(item: dict[str, Any]) -> str:
     return _e(source if line is None else f"{source}:{line}") if source else "(dataset)"
 
 
-def _clip(text: Any) -> str:
-    """The text cut to TEXT_LIMIT characters (before escaping, so no entity is cut in half)."""
-    text = str(text)
-    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT].rstrip() + "…"
 
 
 def _generation_errors(inputs: Inputs) -> str:

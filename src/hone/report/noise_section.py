@@ -8,6 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hone.report.parts import clip as _clip
+from hone.report.parts import e as _e
+from hone.report.parts import metric as _metric
+from hone.report.parts import note as _note
+from hone.report.parts import table as _table
+
 EXPLANATION = (
     "High loss on a <b>training</b> example after training means the model could not fit it: often a wrong or "
     "ambiguous label. Check these lines first."
@@ -17,8 +23,6 @@ HEADERS = ["where", "text", "given label", "model says", "confidence", "loss"]
 
 def noise_section(eval_json: dict[str, Any] | None) -> str:
     """Both tables (highest loss, most confidently wrong) with file:line; empty when eval.json has no key."""
-    from hone.report.html import _e, _note
-
     suspects = (eval_json or {}).get("suspect_labels")
     if not suspects:
         return ""  # an eval.json written before this section existed
@@ -36,8 +40,6 @@ def noise_section(eval_json: dict[str, Any] | None) -> str:
 
 
 def _rows_table(rows: list[dict[str, Any]], empty: str) -> str:
-    from hone.report.html import _clip, _e, _metric, _note, _table
-
     if not rows:
         return _note(empty)
     cells = [
@@ -62,7 +64,5 @@ def _show(value: Any) -> str:
 
 
 def _detail(row: dict[str, Any]) -> str:
-    from hone.report.html import _e
-
     detail = row.get("detail")
     return f'<div class="note">{_e(detail)}</div>' if detail else ""

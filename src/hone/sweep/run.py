@@ -26,7 +26,7 @@ def sweep(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train and evaluate every (config, fraction, seed) point; fit each config's curve; write the views."""
-    from hone.api import config_of
+    from hone.pipeline import config_of
     from hone.runs.rundir import write_json
     from hone.sweep.curve import crossing
     from hone.sweep.view import write_html, write_png
@@ -75,13 +75,13 @@ def _labels(cfgs: Sequence[Any]) -> list[str]:
 
 
 def _point(cfg: Any, label: str, fraction: float, s: int, root: Path, step: str, log: Callable) -> dict[str, Any]:
-    from hone import api
+    from hone import pipeline
     from hone.runs.rundir import read_json
 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-")
     run_name = f"{slug}-f{fraction:g}-s{s}"
     split_seed = cfg.data.split.seed if cfg.data.split.seed is not None else cfg.seed
-    point = api.config_of(
+    point = pipeline.config_of(
         cfg,
         [
             f"name={run_name}",
@@ -95,7 +95,7 @@ def _point(cfg: Any, label: str, fraction: float, s: int, root: Path, step: str,
     if (run_dir / "eval.json").is_file():
         result, reused = read_json(run_dir / "eval.json"), " (done before)"
     else:
-        result, reused = api.evaluate(_trained(point, run_dir)), ""
+        result, reused = pipeline.evaluate(_trained(point, run_dir)), ""
     metric = result["primary_metric"]
     examples = read_json(run_dir / "data" / "check.json")["stats"]["splits"]["train"]
     score = result["metrics"][metric]
@@ -115,13 +115,13 @@ def _point(cfg: Any, label: str, fraction: float, s: int, root: Path, step: str,
 def _trained(point: Any, run_dir: Path) -> Any:
     """The point's trained run: the finished model when there is one (it is written atomically), else
     training resumed from its newest complete checkpoint (an interrupted sweep), else a fresh run."""
-    from hone import api
+    from hone import pipeline
     from hone.train.checkpoint import latest_checkpoint
 
     if (run_dir / "model").is_dir():
-        return api.Run(run_dir)
+        return pipeline.Run(run_dir)
     has_checkpoint = (run_dir / "checkpoints").is_dir() and latest_checkpoint(run_dir / "checkpoints") is not None
-    return api.train(point, resume=has_checkpoint, progress=False)
+    return pipeline.train(point, resume=has_checkpoint, progress=False)
 
 
 def _series(label: str, cfg: Any, points: list[dict[str, Any]]) -> dict[str, Any]:

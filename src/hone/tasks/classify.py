@@ -201,7 +201,7 @@ def _baselines(config: ClassifyConfig, model_dir: str, task: Any) -> list[Any]:
 
 
 def _spec() -> Any:
-    from hone.tasks import TaskSpec
+    from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
         task=ClassifyTask,

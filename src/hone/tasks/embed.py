@@ -297,7 +297,7 @@ def _mine(config: EmbedConfig, model_dir: str, task: EmbedTask, train: list[Pair
 
 
 def _spec() -> Any:
-    from hone.tasks import TaskSpec
+    from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
         task=EmbedTask,

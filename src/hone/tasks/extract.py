@@ -382,7 +382,7 @@ def _token_check(
 
 
 def _spec() -> Any:
-    from hone.tasks import TaskSpec
+    from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
         task=ExtractTask,

@@ -352,7 +352,7 @@ def token_check(
 
 
 def _length_stats(lengths: Sequence[int]) -> dict[str, float]:
-    from hone.data.check import length_stats
+    from hone.data.lengths import length_stats
 
     return {**length_stats(lengths), "mean": statistics.fmean(lengths)}
 
@@ -379,7 +379,7 @@ def prompt_baselines(config: Any, model_dir: str, task: Any) -> list[Any]:
 
 
 def _spec() -> Any:
-    from hone.tasks import TaskSpec
+    from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
         task=InstructTask,

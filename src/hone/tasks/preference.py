@@ -348,7 +348,7 @@ def _baselines(config: Any, model_dir: str, task: Any) -> list[Any]:
 
 
 def _spec() -> Any:
-    from hone.tasks import TaskSpec
+    from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
         task=PreferenceTask,

@@ -342,7 +342,7 @@ def token_check(
     examples: Sequence[Any], tokenizer: Any, data: PretrainDataConfig
 ) -> tuple[dict[str, Any] | None, list[Problem]]:
     """Corpus size in tokens and blocks; nothing is cut (documents are joined, then split into blocks)."""
-    from hone.data.check import token_lengths
+    from hone.data.lengths import token_lengths
 
     lengths = token_lengths([ex.text for ex in examples], tokenizer)
     if not lengths:
@@ -372,7 +372,7 @@ def _baselines(config: PretrainConfig, model_dir: str, task: Any) -> list[Any]:
 
 
 def _spec() -> Any:
-    from hone.tasks import TaskSpec
+    from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
         task=PretrainTask,

@@ -259,11 +259,16 @@ class EmbedRunRetriever:
     """A trained embed run as the first stage."""
 
     def __init__(self, run_dir: Path, corpus: Sequence[CorpusDoc]) -> None:
-        from hone.models.load import load_trained
+        from hone.models.weights import load_for, read_meta
+        from hone.tasks.embed import EmbedTask
 
         if not (run_dir / "model" / "hone.json").is_file():
             raise FileNotFoundError(f"rerank.retriever {run_dir}: not `bm25` and not a trained embed run directory")
-        loaded = load_trained(run_dir / "model")
+        meta = read_meta(run_dir / "model")
+        if meta.get("task") != "embed":
+            raise ValueError(f"rerank.retriever {run_dir}: a {meta.get('task')} run; give an embed run or `bm25`")
+        task = EmbedTask(**{k: v for k, v in meta.items() if k in EmbedTask.__dataclass_fields__})
+        loaded = load_for(task, run_dir / "model", meta)
         loaded.task.corpus = list(corpus)
         self.loaded = loaded
 
@@ -345,7 +350,7 @@ def _baselines(config: RerankConfig, model_dir: str, task: RerankTask) -> list[A
 
 
 def _spec() -> Any:
-    from hone.tasks import TaskSpec
+    from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
         task=RerankTask,

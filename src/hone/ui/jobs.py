@@ -90,7 +90,7 @@ def _fresh_name(runs_dir: Path, stem: str) -> str:
 def job_config(request: dict[str, Any], data_root: Path, runs_dir: Path) -> Any:
     """The typed config for a browser request {data, task, model?, name?, overrides?}: hone's defaults plus
     the data file, name and runs_dir. Bad keys raise hone's ConfigError naming the key."""
-    from hone import api
+    from hone import pipeline
 
     data = resolve_data(str(request.get("data") or ""), data_root, runs_dir)
     name = str(request.get("name") or "").strip() or _fresh_name(runs_dir, data.stem)
@@ -103,7 +103,7 @@ def job_config(request: dict[str, Any], data_root: Path, runs_dir: Path) -> Any:
     if str(request.get("model") or "").strip():
         raw["model"] = {"name": str(request["model"]).strip()}
     overrides = [line.strip() for line in str(request.get("overrides") or "").splitlines() if line.strip()]
-    cfg = api.config_of(raw, overrides)
+    cfg = pipeline.config_of(raw, overrides)
     if (runs_dir / cfg.name).exists():
         raise JobError(f"name: a run called {cfg.name!r} already exists in {runs_dir}; choose another name")
     return cfg

@@ -1,0 +1,61 @@
+"""`Run`: the handle of a run directory — its config, results and trained model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hone.config import HoneConfig, load_config
+from hone.runs.rundir import RunDir, read_json
+
+
+class Run:
+    """A run directory: its config, results and trained model."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.dir = RunDir(self.path)
+        if not self.dir.config.is_file():
+            raise FileNotFoundError(
+                f"{self.path}: not a hone run directory (no config.yaml); create runs with `hone train`"
+            )
+        self._predictor: Any = None
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def config(self) -> HoneConfig:
+        return load_config(self.dir.config)
+
+    @property
+    def eval(self) -> dict[str, Any]:
+        return read_json(self.dir.eval)
+
+    def predictor(self, task: Any = None) -> Any:
+        """The trained model as a Predictor.
+
+        `task` (built from the run's data, e.g. holding the corpus to search) replaces the task saved
+        with the model when both describe the same model; otherwise the saved one, which matches the
+        weights, is kept.
+        """
+        if self._predictor is None:
+            from hone.evaluate.evaluator import TunedPredictor
+            from hone.models.load import load_trained
+
+            self._predictor = TunedPredictor(load_trained(self.dir.model), self.config.eval.batch_size)
+        if task is not None and task.describe() == self._predictor.loaded.task.describe():
+            self._predictor.loaded.task = task
+        return self._predictor
+
+    def predict(self, texts: Sequence[Any]) -> list[dict[str, Any]]:
+        predictor = self.predictor()
+        preds, confidence = predictor.predict(list(texts))
+        present = getattr(predictor.loaded.task, "present", None)
+        if present is not None:
+            return [{**present(p), "confidence": float(c)} for p, c in zip(preds, confidence, strict=True)]
+        return [
+            {"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
+            for p, c in zip(preds, confidence, strict=True)
+        ]

@@ -1,0 +1,297 @@
+"""The pipeline's steps, shared by every front end (the CLI, the Python API, the dashboard, sweeps, exports):
+check the data, prepare a run directory, fit the baselines, train, evaluate, report, predict, list runs.
+
+This package sits below every consumer (compare, export, plan, sweep, ui import from here, and `hone.api` only
+re-exports); it imports the stages below it (data, tasks, train, evaluate, report, runs) and nothing above.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hone.config import HoneConfig, RunConfig, config_template, dump_config, load_config
+from hone.pipeline.run import Run
+from hone.runs.rundir import RunDir, read_json, write_json
+
+ConfigLike = HoneConfig | str | Path | Mapping[str, Any]
+
+
+@dataclass
+class Prepared:
+    """A run directory with its data checked and split."""
+
+    config: HoneConfig
+    run: RunDir
+    splits: dict[str, list[Any]]
+    check: Any
+    task: Any
+
+
+def config_of(source: ConfigLike, overrides: Iterable[str] = ()) -> HoneConfig:
+    """A typed config from a file, a mapping or a config (overrides applied to a copy)."""
+    if isinstance(source, RunConfig):
+        if not overrides:
+            return source
+        return load_config(source.model_dump(mode="json"), overrides)
+    return load_config(source, overrides)
+
+
+def init_config(task: str = "classify") -> str:
+    """The text of a commented hone.yaml for `task`, every default shown."""
+    return config_template(task)
+
+
+def check(config: ConfigLike, tokenizer: Any = None) -> Any:
+    """Read and check the data (every bad row with its line and category); nothing is written."""
+    from hone.data.check import check_data
+    from hone.tasks import spec_for
+
+    cfg = config_of(config)
+    return check_data(cfg, tokenizer if tokenizer is not None else tokenizer_of(cfg), spec=spec_for(cfg.task))
+
+
+def tokenizer_of(cfg: HoneConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    from hone.models.resolve import quiet_transformers, resolve_model
+
+    quiet_transformers()
+    return AutoTokenizer.from_pretrained(str(resolve_model(cfg.model.name)))
+
+
+def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
+    """Create or reopen the run directory, check and split the data, write config + data report.
+
+    Refuses to go on when rows are bad (unless data.on_error is skip), and on `resume` when a data
+    file changed since the run started.
+    """
+    from hone.data.split import changed_files, manifest
+    from hone.tasks import spec_for
+
+    cfg = config_of(config)
+    run = RunDir(cfg.runs_dir / cfg.name).create()
+    if resume and run.manifest.exists() and (changed := changed_files(read_json(run.manifest))):
+        raise RuntimeError(
+            f"{', '.join(changed)} changed since {run.path} started; resuming would mix two datasets. "
+            "Restore the file, or start a new run (another `name`)."
+        )
+    result = check(cfg)
+    write_json(run.check_report, result.to_json())
+    result.raise_for_errors()
+    files = [f for f in (cfg.data.train, cfg.data.dev, cfg.data.test) if f is not None]
+    write_json(run.manifest, manifest(result.splits, files))
+    run.config.write_text(dump_config(cfg), encoding="utf-8")
+    task = spec_for(cfg.task).task.from_config(cfg, [ex for split in result.splits.values() for ex in split])
+    return Prepared(cfg, run, result.splits, result, task)
+
+
+def baseline(config: ConfigLike) -> dict[str, Any]:
+    """Fit and score every configured baseline on the test split; writes baseline.json."""
+    from hone.runs.lock import hold
+
+    cfg = config_of(config)
+    with hold(_run_dir(cfg), "hone baseline"):
+        return _baseline(prepare(cfg))
+
+
+def _baseline(p: Prepared) -> dict[str, Any]:
+    from hone.evaluate.evaluator import best_baseline, evaluate_predictor
+    from hone.models.resolve import resolve_model
+    from hone.tasks import spec_for
+
+    cfg, test = p.config, p.splits["test"]
+    out: dict[str, Any] = {
+        "primary_metric": p.task.primary_metric,
+        "higher_is_better": p.task.higher_is_better,
+        "n": len(test),
+        "baselines": {},
+    }
+    for predictor in spec_for(cfg.task).baselines(cfg, str(resolve_model(cfg.model.name)), p.task):
+        predictor.fit(p.splits["train"])
+        outcome = evaluate_predictor(p.task, predictor, test)
+        out["baselines"][predictor.name] = {
+            **outcome.metrics,
+            "cost": outcome.cost,
+            "predictions": [p.task.to_json(x) for x in outcome.predictions],
+        }
+    out["best"] = best_baseline(out["baselines"], p.task.primary_metric, p.task.higher_is_better)
+    write_json(p.run.baseline, out)
+    return out
+
+
+def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Run:
+    """Fine-tune per the config into `<runs_dir>/<name>/model`; `resume` continues from a checkpoint.
+
+    The run directory is locked for the whole process (RunInUse at once if another process writes into it).
+    """
+    from hone.runs.lock import hold
+
+    cfg = config_of(config)
+    with hold(_run_dir(cfg), "hone train"):
+        return _train(cfg, resume, progress)
+
+
+def _run_dir(cfg: HoneConfig) -> RunDir:
+    return RunDir(cfg.runs_dir / cfg.name)
+
+
+def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
+    from hone.runs.rebuild import open_registry
+    from hone.train.signals import Stopped
+    from hone.train.trainer import fit
+
+    _refuse_a_start_that_cannot_go_on(_run_dir(cfg), resume)
+    registry = open_registry(cfg.runs_dir, _note)  # a damaged one is repaired, or refused, before the slow part
+    p = prepare(cfg, resume=resume)
+    registry.start(
+        p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
+    )
+    try:
+        fit(p.config, p.run, p.task, training_examples(p), p.splits["dev"], resume=resume, progress=progress)
+    except Stopped as exc:
+        registry.finish(p.config.name, "stopped", None, None, str(exc))
+        raise
+    except BaseException as exc:
+        registry.finish(p.config.name, "failed", None, None, f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    registry.finish(p.config.name, "finished", None, None, None)
+    return Run(p.run.path)
+
+
+def _refuse_a_start_that_cannot_go_on(run: RunDir, resume: bool) -> None:
+    """Refuse, before the data is prepared and before the registry is written, a start that would only fail
+    later: training over a trained run (its registry record, score included, must stay as it is) or resuming
+    a run with nothing to resume from."""
+    from hone.train.checkpoint import checkpoints
+
+    if resume and not checkpoints(run.checkpoints):
+        raise FileNotFoundError(f"{run.checkpoints}: no checkpoint to resume from; start the run without --resume")
+    if not resume and checkpoints(run.checkpoints):
+        raise FileExistsError(
+            f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name"
+        )
+    if not resume and run.model.exists():
+        raise FileExistsError(f"{run.path} already has a trained model ({run.model}); choose a new run name")
+
+
+def training_examples(p: Prepared) -> list[Any]:
+    """The train split as the task wants to train on it (e.g. with hard negatives mined by the base model)."""
+    from hone.models.resolve import resolve_model
+    from hone.tasks import spec_for
+
+    spec = spec_for(p.config.task)
+    return spec.augment(p.config, str(resolve_model(p.config.model.name)), p.task, p.splits["train"])
+
+
+def _config_hash(p: Prepared) -> str:
+    return hashlib.sha256(p.run.config.read_bytes()).hexdigest()[:16]
+
+
+def evaluate(run: Run | str | Path) -> dict[str, Any]:
+    """Score the trained model on the test split, compare with the best baseline; writes eval.json."""
+    from hone.evaluate.report_data import build_eval
+    from hone.runs.lock import hold
+
+    r = run if isinstance(run, Run) else Run(Path(run))
+    with hold(r.dir, "hone eval"):
+        p = prepare(r.config)
+        result = build_eval(p, r.predictor(task=p.task))
+        write_json(p.run.eval, result)
+        _record_score(p, result)
+    return result
+
+
+def _record_score(p: Prepared, result: dict[str, Any]) -> None:
+    from hone.runs.rebuild import open_registry
+
+    registry = open_registry(p.config.runs_dir, _note)
+    if registry.get(p.config.name) is not None:
+        metric = result["primary_metric"]
+        registry.set_metric(p.config.name, metric, result["metrics"][metric])
+
+
+def report(run: Run | str | Path) -> Path:
+    """Write report.html for a run and return its path."""
+    from hone.report.html import write_report
+
+    r = run if isinstance(run, Run) else Run(Path(run))
+    return write_report(r.path)
+
+
+def predict(run: Run | str | Path, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Label texts with a trained run: [{"labels": [...], "confidence": p}, ...]."""
+    r = run if isinstance(run, Run) else Run(Path(run))
+    return r.predict(texts)
+
+
+def check_run(run: Run | str | Path, limit: int = 16) -> dict[str, Any]:
+    """Check a trained chat run: template parity on its data, and that answers stop at EOS without repeating."""
+    from hone.evaluate.generation_metrics import repetition_rate
+    from hone.tasks import causal
+    from hone.tasks.instruct import template_parity
+    from hone.train.setup import autocast_for_inference
+
+    r = run if isinstance(run, Run) else Run(Path(run))
+    p = prepare(r.config)
+    if not hasattr(p.task, "chat_template"):
+        raise ValueError(f"{r.path} is a {p.task.name} run; `hone check <run>` checks chat tasks (instruct, extract)")
+    loaded = r.predictor(task=p.task).loaded
+    examples = (p.splits["test"] or p.splits["train"])[:limit]
+    parity = template_parity(examples, loaded.tokenizer, p.task)
+    prompts = p.task.prompts([ex.input for ex in examples], loaded.tokenizer)
+    # unconstrained on purpose, also for extraction: does the model itself end its answers?
+    results = causal.generate(
+        loaded.model, loaded.tokenizer, prompts, p.task.max_new_tokens, limit, autocast_for_inference()
+    )
+    answers = [loaded.tokenizer.decode(x["ids"], skip_special_tokens=True) for x in results]
+    stopped = sum(x["stopped"] for x in results)
+    repetition = sum(repetition_rate(a) for a in answers) / max(len(answers), 1)
+    stopping = {
+        "checked": len(results),
+        "stopped": stopped,
+        "max_new_tokens": p.task.max_new_tokens,
+        "repetition": repetition,
+        "ok": stopped == len(results) and repetition <= 0.3,
+    }
+    return {"template_parity": parity, "stopping": stopping, "ok": parity["ok"] and stopping["ok"]}
+
+
+def runs(runs_dir: str | Path = "runs", rebuild: bool = False, log: Callable[[str], None] | None = None) -> list[Any]:
+    """Every run in the registry, newest first (killed runs show as killed).
+
+    `rebuild` rebuilds the registry from the run directories first. A registry file that is not SQLite (or
+    is empty) is moved aside and rebuilt without asking; either says so in one line to `log` (default stderr).
+    """
+    from hone.runs.rebuild import REGISTRY, open_registry
+    from hone.runs.rebuild import rebuild as rebuild_index
+
+    log = log or _note
+    if rebuild:
+        log(rebuild_index(Path(runs_dir)).line())
+    elif not (Path(runs_dir) / REGISTRY).exists():
+        return []
+    return open_registry(Path(runs_dir), log).list()
+
+
+def _note(line: str) -> None:
+    """Tell the user something that happened on the side (e.g. a registry repaired), on stderr."""
+    print(line, file=sys.stderr)
+
+
+def tune(data: str | Path, task: str = "classify", name: str | None = None, **settings: Any) -> Run:
+    """The whole pipeline with defaults: check, baselines, train, evaluate, report.
+
+    `settings` are dotted config overrides with `__` for dots, e.g. `train__epochs=2`.
+    """
+    raw: dict[str, Any] = {"task": task, "name": name or Path(data).stem, "data": {"train": str(Path(data).resolve())}}
+    cfg = load_config(raw, [f"{k.replace('__', '.')}={v}" for k, v in settings.items()])
+    baseline(cfg)
+    run = train(cfg)
+    evaluate(run)
+    report(run)
+    return run
