@@ -134,7 +134,8 @@ ITEMS = (
     Item(
         12,
         "Overload on loopback at 1x/2x/3x capacity",
-        "every request answered (200 or 429, 429 p99 ≤ 50 ms); no 5xx; goodput at 3x ≥ 90% of capacity",
+        "every request answered (200 or 429); no 5xx; at 3x: goodput ≥ 90% of capacity and 429 p99 ≤ 50 ms "
+        "(target, reported per run; the test fails below 70% / 150 ms)",
         ("tests/test_serve_load.py::test_overload_at_1x_2x_3x_capacity",),
     ),
     Item(
@@ -204,7 +205,7 @@ ITEMS = (
 )
 
 
-SERVE_ITEMS = (
+NEW_ITEMS = (  # added with the serving and run-directory hardening
     Item(
         21,
         "An adapter holding more than LoRA factors (a base weight, NaN, wrong shapes, untargeted modules)",
@@ -267,8 +268,29 @@ SERVE_ITEMS = (
         "503 at once, not ready, a new worker with the same models and runtime adapters, then 200",
         (f"{ISO}::test_a_killed_worker_is_replaced_and_requests_in_flight_get_503",),
     ),
+    Item(
+        28,
+        "Two writers on one run directory; a writer SIGKILLed",
+        "the second `hone train`/`eval` refused at once naming the holder, nothing written; a killed holder's "
+        "lock never blocks `--resume`",
+        (
+            "tests/test_run_lock.py::test_hone_train_refused_at_once_writes_nothing",
+            "tests/test_run_lock.py::test_training_holds_its_run_until_killed_then_resume_finishes",
+            "tests/test_run_lock.py::test_a_sigkilled_holder_leaves_the_run_free",
+        ),
+    ),
+    Item(
+        29,
+        "A damaged registry (random bytes, 0 bytes, a malformed database)",
+        "one line naming the file and the fix; moved aside, never deleted; the index rebuilt from the run folders",
+        (
+            "tests/test_registry_rebuild.py::test_random_bytes_are_moved_aside_and_the_index_rebuilt",
+            "tests/test_registry_rebuild.py::test_an_empty_registry_beside_run_folders_is_rebuilt",
+            "tests/test_registry_rebuild.py::test_a_malformed_sqlite_registry_names_the_fix_and_rebuild_fixes_it",
+        ),
+    ),
 )
-ITEMS = ITEMS + SERVE_ITEMS
+ITEMS = ITEMS + NEW_ITEMS
 
 
 def record(item: int, figure: str) -> None:

@@ -7,9 +7,9 @@ however large or slow, holds the event loop that answers everybody else, and ref
 time from the models.
 
 Middleware, outermost first: metrics (every request timed), the connection guard (busy/idle, slow readers),
-API keys and roles (deny by default, `/health` open), the body limit, then the gate: 503 while the worker
-loads, restarts or has failed and once draining began, and 429 at once when the server is full
-(`HttpState.full()`), before the body is parsed. Routes live in `routes.py`. The worker starts in the lifespan.
+API keys and roles (deny by default, `/health` open), the gate: 503 while the worker loads, restarts or has
+failed and once draining began, and 429 at once when the server is full (`HttpState.full()`), before the
+body is read; then the body limit. Routes live in `routes.py`. The worker starts in the lifespan.
 """
 
 from __future__ import annotations
@@ -103,16 +103,16 @@ def create_app(config: ServeConfig, keys: list[str] | None = None, admin_keys: l
         raise ValueError("no API key: pass --api-key (or set HONE_API_KEY), or --no-auth for local experiments")
     operators = list(dict.fromkeys([*(admin_keys or []), *config.admin_keys]))
     metrics = HttpMetrics()
-    guard = ConnectionGuard(config.max_connections, config.idle_timeout_s, metrics)
+    guard = ConnectionGuard(config.max_connections, config.idle_timeout_s, metrics, config.send_timeout_s)
     state = HttpState(config, metrics, guard=guard, operators=bool(operators))
     app = FastAPI(title="hone", version="1", lifespan=_lifespan, docs_url=None, redoc_url=None)
     app.state.hone = state
     _routes(app)
     _errors(app)
-    app.add_middleware(_Gate, state=state)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.limits.max_body_bytes, timeout_s=config.body_timeout_s)
+    app.add_middleware(_Gate, state=state)  # outside the body limit: a refused request's body is never read
     app.add_middleware(AuthMiddleware, keys=None if config.no_auth else keys, admin_keys=operators)
-    app.add_middleware(GuardMiddleware, guard=guard, send_timeout_s=config.send_timeout_s)
+    app.add_middleware(GuardMiddleware, guard=guard)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
@@ -120,11 +120,11 @@ def create_app(config: ServeConfig, keys: list[str] | None = None, admin_keys: l
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: HttpState = app.state.hone
-    state.link.start()
+    await state.link.start()
     try:
         yield
     finally:
-        state.link.stop()
+        await state.link.stop()
 
 
 class _Gate:

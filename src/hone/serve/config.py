@@ -57,6 +57,12 @@ class ServeConfig(Section):
         description="Where models run: a worker process of their own (the HTTP process never runs a model), or a "
         "thread of the server's process (tests, embedding in another program).",
     )
+    threads: int | None = Field(
+        None,
+        gt=0,
+        description="Compute threads of the model worker process; default: the CPU count minus one, so the HTTP "
+        "process always has a core to answer (and refuse) requests on.",
+    )
     max_connections: int = Field(
         1000, gt=0, description="Most open client connections; beyond it the one idle the longest is closed."
     )

@@ -13,15 +13,20 @@ Here, instead:
 - A half-closed connection (the client shut its writing side after sending the request) still gets its
   answer: the protocol keeps the transport open for writing.
 
+- A response the client stops reading (its socket buffer full, the send blocked) for `send_timeout_s` is cut:
+  the guard's sweep, once a second, closes the connections whose send has been blocked that long (one timer
+  for the whole server, not one per message sent).
+
 `guarded_protocol(base, guard)` makes uvicorn's HTTP protocol class report to a `ConnectionGuard`, and
 `GuardMiddleware` tells the guard when a request starts and ends on a connection (ASGI's `client` is the
-connection's peer address). Body time and slow readers are bounded in the middleware too: a body that has not
-arrived within `body_timeout_s` is a 408, and a response the client does not read for `send_timeout_s` is cut.
+connection's peer address) and when a send blocks. (A body that does not arrive within `body_timeout_s` is a
+408 from `hone.serve.security.BodyLimitMiddleware`.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -29,11 +34,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class ConnectionGuard:
-    def __init__(self, max_connections: int, idle_timeout_s: float, metrics: Any = None) -> None:
+    def __init__(
+        self, max_connections: int, idle_timeout_s: float, metrics: Any = None, send_timeout_s: float = 30.0
+    ) -> None:
         self.max_connections, self.idle_timeout_s, self.metrics = max_connections, idle_timeout_s, metrics
+        self.send_timeout_s = send_timeout_s
         self.idle: OrderedDict[Any, Any] = OrderedDict()  # peer -> transport, longest idle first
         self.busy: dict[Any, Any] = {}  # peer -> transport
         self.timers: dict[Any, asyncio.TimerHandle] = {}
+        self.sending: dict[Any, float] = {}  # peer -> when its send in progress began
+        self.sweeping = False
 
     def __len__(self) -> int:
         return len(self.idle) + len(self.busy)
@@ -61,11 +71,28 @@ class ConnectionGuard:
         if transport is not None:
             self._cancel(peer)
             self.busy[peer] = transport
+            if not self.sweeping:
+                self.sweeping = True
+                asyncio.get_running_loop().call_later(1.0, self._sweep)
 
     def finished(self, peer: Any) -> None:
+        self.sending.pop(peer, None)
         transport = self.busy.pop(peer, None)
         if transport is not None and not transport.is_closing():
             self._set_idle(peer, transport)
+
+    def _sweep(self) -> None:
+        """Close the connections whose send has been blocked for `send_timeout_s` (the client stopped reading)."""
+        now = time.monotonic()
+        for peer in [p for p, since in self.sending.items() if now - since > self.send_timeout_s]:
+            self.sending.pop(peer, None)
+            transport = self.busy.get(peer)
+            if transport is not None:
+                self._count("send_timeout")
+                transport.close()
+        self.sweeping = bool(self.busy)
+        if self.sweeping:
+            asyncio.get_running_loop().call_later(1.0, self._sweep)
 
     def _set_idle(self, peer: Any, transport: Any) -> None:
         self.idle[peer] = transport
@@ -116,41 +143,32 @@ def guarded_protocol(base: type, guard: ConnectionGuard) -> type:
     return Guarded
 
 
-async def within(seconds: float, awaitable: Any) -> Any:
-    """`await awaitable`, or `TimeoutError` after `seconds` (`asyncio.timeout` where there is one: unlike `wait_for`
-    before Python 3.12 it starts no task, and this runs for every message a response sends)."""
-    if not hasattr(asyncio, "timeout"):  # Python 3.10
-        return await asyncio.wait_for(awaitable, seconds)
-    async with asyncio.timeout(seconds):
-        return await awaitable
-
-
 def _key(peer: Any) -> Any:
     """The peer address as ASGI's `client` gives it: (host, port)."""
     return tuple(peer[:2]) if isinstance(peer, (tuple, list)) else peer
 
 
 class GuardMiddleware:
-    """Marks connections busy while a request is answered, and bounds how long a client may stall it."""
+    """Marks connections busy while a request is answered, and notes when a send blocks (see `ConnectionGuard`)."""
 
-    def __init__(self, app: ASGIApp, guard: ConnectionGuard | None, send_timeout_s: float) -> None:
-        self.app, self.guard, self.send_timeout_s = app, guard, send_timeout_s
+    def __init__(self, app: ASGIApp, guard: ConnectionGuard | None) -> None:
+        self.app, self.guard = app, guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        guard = self.guard
+        if scope["type"] != "http" or guard is None:
             await self.app(scope, receive, send)
             return
         peer = _key(scope.get("client"))
-        if self.guard is not None:
-            self.guard.started(peer)
-        timeout = self.send_timeout_s
+        guard.started(peer)
+        sending = guard.sending
 
-        async def bounded_send(message: Message) -> None:
-            # a client that stops reading fills the socket buffer and blocks the send: cut it off after `timeout`
-            await within(timeout, send(message))
+        async def noted_send(message: Message) -> None:
+            sending[peer] = time.monotonic()
+            await send(message)
+            sending.pop(peer, None)
 
         try:
-            await self.app(scope, receive, bounded_send)
+            await self.app(scope, receive, noted_send)
         finally:
-            if self.guard is not None:
-                self.guard.finished(peer)
+            guard.finished(peer)

@@ -1,10 +1,10 @@
-"""The HTTP process's end of the pipe to the model worker (`hone.serve.worker`), and the worker's keeper.
+"""The HTTP process's end of the channel to the model worker (`hone.serve.worker`), and the worker's keeper.
 
 `WorkerLink.open(op, body)` sends a request and returns its `Exchange`: the replies (`hone.serve.wire`)
-arrive on it in order, the last one RESULT, ERROR or END. A reader thread blocks on the pipe and hands each
-message to the event loop the request was opened on, so no loop ever waits on the worker (and an app driven
-from several loops, as a test client may, gets each answer on the right one). `Exchange.cancel()` tells the
-worker to stop the request's work (the client went away).
+arrive on it in order, the last one RESULT, ERROR or END. A task on the server's event loop reads the channel
+and hands each message to the loop the request was opened on (an app driven from several loops, as a test
+client may, gets each answer on the right one); nothing blocks, and no thread shares the loop's GIL.
+`Exchange.cancel()` tells the worker to stop the request's work (the client went away).
 
 If the worker dies (killed, out of memory), every request in flight is answered 503 at once, the server
 reports itself not ready, and a new worker is started with the same runs and the adapters loaded at runtime
@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import logging
 import multiprocessing
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,8 +41,11 @@ class Exchange:
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.done = False
 
-    def put(self, message: tuple[str, Any]) -> None:
-        """Deliver `message` from any thread."""
+    def put(self, message: tuple[str, Any], on: asyncio.AbstractEventLoop) -> None:
+        """Deliver `message`, called on loop `on`."""
+        if on is self.loop:
+            self.queue.put_nowait(message)
+            return
         try:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, message)
         except RuntimeError:  # its loop has closed: nobody waits for it
@@ -70,17 +74,17 @@ class WorkerLink:
         self.adapters: dict[str, str] = {}  # runtime loads (name -> path) to restore after a restart
         self.ids = itertools.count(1)
         self.deaths: list[float] = []
-        self.conn: Any = None
+        self.channel: wire.Channel | None = None
         self.runner: Any = None  # the worker's Process, or its Thread
         self.in_process: Any = None  # with `worker: thread`, the Worker itself (tests look inside)
+        self.reading: asyncio.Task | None = None
         self.stopping = False
-        self.send_lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the worker (again, after it died)."""
-        ours, theirs = multiprocessing.Pipe()
+    async def start(self) -> None:
+        """Start the worker (again, after it died), on the event loop that serves the app."""
+        ours, theirs = socket.socketpair()
         args = (self.config, theirs, sorted(self.adapters.items()))
         if self.config.worker == "process":
             from hone.serve.worker import run_worker
@@ -96,22 +100,18 @@ class WorkerLink:
             self.in_process = Worker(*args, freeze_heap=False)
             self.runner = threading.Thread(target=self.in_process.run, name="hone-worker", daemon=True)
             self.runner.start()
-        self.conn = ours
-        runner, conn = self.runner, ours
-        threading.Thread(target=self._read, args=(conn, runner), name="hone-link", daemon=True).start()
+        self.channel = await wire.Channel.over(ours)
+        self.reading = asyncio.get_running_loop().create_task(self._read(self.channel, self.runner))
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         """Ask the worker to finish, wait for it (`STOP_TIMEOUT_S`), then end it if it has not."""
         self.stopping = True
         self._send((wire.STOP, 0, None))
         runner = self.runner
-        if runner is None:
-            return
-        runner.join(STOP_TIMEOUT_S)
-        if isinstance(runner, multiprocessing.process.BaseProcess) and runner.is_alive():
-            log.warning("the model worker did not stop within %.0f s; terminating it", STOP_TIMEOUT_S)
-            runner.terminate()
-            runner.join(STOP_TIMEOUT_S)
+        if runner is not None:
+            await asyncio.get_running_loop().run_in_executor(None, _join, runner)
+        if self.channel is not None:
+            self.channel.close()
 
     # --- requests -------------------------------------------------------------------------------------------
 
@@ -120,7 +120,7 @@ class WorkerLink:
         exchange = self.pending[rid] = Exchange(self, rid)
         if not self._send((wire.RUN, rid, (op, body))):
             self.pending.pop(rid, None)
-            exchange.put(_gone_error())
+            exchange.put(_gone_error(), asyncio.get_running_loop())
         return exchange
 
     def forget(self, rid: int) -> None:
@@ -128,37 +128,33 @@ class WorkerLink:
             self._send((wire.CANCEL, rid, None))
 
     def _send(self, message: tuple[str, int, Any]) -> bool:
-        with self.send_lock:
-            try:
-                self.conn.send(message)
-                return True
-            except (OSError, ValueError, AttributeError):  # the worker is gone, or not started yet
-                return False
+        return self.channel is not None and self.channel.send(message)
 
     # --- replies --------------------------------------------------------------------------------------------
 
-    def _read(self, conn: Any, runner: Any) -> None:
-        """The reader thread: each message to its request's loop; when the pipe ends, the worker is gone."""
+    async def _read(self, channel: wire.Channel, runner: Any) -> None:
+        """Each message to its request; when the channel ends, the worker is gone."""
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                kind, rid, payload = conn.recv()
-            except (EOFError, OSError):
+                kind, rid, payload = await channel.receive()
+            except EOFError:
                 break
             if kind == wire.STATUS:
                 self.on_status(payload)
                 continue
             exchange = self.pending.pop(rid, None) if kind in wire.FINAL else self.pending.get(rid)
             if exchange is not None:  # None: cancelled, the client went away
-                exchange.put((kind, payload))
-        if isinstance(runner, multiprocessing.process.BaseProcess):
-            runner.join(STOP_TIMEOUT_S)
-        self._lost(runner)
+                exchange.put((kind, payload), loop)
+        await loop.run_in_executor(None, _join, runner)
+        await self._lost(runner)
 
-    def _lost(self, runner: Any) -> None:
+    async def _lost(self, runner: Any) -> None:
         if runner is not self.runner:
             return
+        loop = asyncio.get_running_loop()
         while self.pending:
-            self.pending.popitem()[1].put(_gone_error())
+            self.pending.popitem()[1].put(_gone_error(), loop)
         if self.stopping:
             return
         code = getattr(runner, "exitcode", None)
@@ -171,7 +167,16 @@ class WorkerLink:
             return
         log.error("the model worker stopped (exit %s); starting a new one", code)
         self.on_status({"loaded": False, "failure": None, "models": [], "engines": 0, "restarting": True})
-        self.start()
+        await self.start()
+
+
+def _join(runner: Any) -> None:
+    """Wait for the worker to end (`STOP_TIMEOUT_S`); a process that does not is terminated."""
+    runner.join(STOP_TIMEOUT_S)
+    if isinstance(runner, multiprocessing.process.BaseProcess) and runner.is_alive():
+        log.warning("the model worker did not stop within %.0f s; terminating it", STOP_TIMEOUT_S)
+        runner.terminate()
+        runner.join(STOP_TIMEOUT_S)
 
 
 def _gone_error() -> tuple[str, Any]:

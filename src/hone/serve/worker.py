@@ -1,15 +1,15 @@
 """The model worker: it owns every model, the compute thread and the prefix cache; the HTTP process sends it
 parsed requests over a pipe (`hone.serve.wire`) and gets back answers, stream chunks and status.
 
-Inside, two threads and an event loop. The receiver thread reads the pipe and hands each message to the loop;
-the loop runs one task per request (an operation of `OPS`), which renders and tokenises its prompt in a small
-thread pool (so a long prompt never holds up another request's stream), queues rows and calls on the compute
-thread (`Scheduler`), and sends the replies. Under `hone serve` the worker is a process of its own, so the HTTP
+Inside, an event loop and the compute thread. The loop reads the socket (`hone.serve.wire.Channel`) and runs
+one task per request (an operation of `OPS`), which renders and tokenises its prompt in a small thread pool (so
+a long prompt never holds up another request's stream), queues rows and calls on the compute thread
+(`Scheduler`), and sends the replies. Under `hone serve` the worker is a process of its own, so the HTTP
 event loop and model compute never share a GIL; `worker: thread` runs the same code on a thread of the
 caller's process (tests, embedding).
 
 The worker ignores SIGINT and SIGTERM: the HTTP process drains first and then says STOP. It stops by itself
-when the pipe closes (the HTTP process died).
+when the socket closes (the HTTP process died).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
-import threading
+import socket
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from hone.serve.config import ServeConfig
 from hone.serve.errors import APIError, error_body
 
 log = logging.getLogger("hone.serve")
+# Compute yields the CPU to the HTTP process when both want it: a refusal or a probe is answered at once
+# under overload, and the HTTP process needs little (it never runs a model).
+WORKER_NICENESS = 5
 
 
 @dataclass
@@ -98,34 +102,42 @@ def build_state(config: ServeConfig, freeze_heap: bool) -> WorkerState:
 
 
 class Worker:
-    def __init__(self, config: ServeConfig, conn: Any, adapters: list[tuple[str, str]], freeze_heap: bool) -> None:
-        self.conn, self.adapters = conn, adapters  # adapters: runtime loads to restore after a restart
+    def __init__(
+        self, config: ServeConfig, sock: socket.socket, adapters: list[tuple[str, str]], freeze_heap: bool
+    ) -> None:
+        self.sock, self.adapters = sock, adapters  # adapters: runtime loads to restore after a restart
         self.state = build_state(config, freeze_heap)
         self.tasks: dict[int, asyncio.Task] = {}
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stopped: asyncio.Event | None = None
+        self.channel: wire.Channel | None = None
 
     def run(self) -> None:
-        """Serve until STOP or the pipe closes (on the calling thread, with an event loop of its own)."""
+        """Serve until STOP or the socket closes (on the calling thread, with an event loop of its own)."""
         try:
             asyncio.run(self.main())
         finally:
-            self.conn.close()
+            self.sock.close()
 
     async def main(self) -> None:
-        self.loop, self.stopped = asyncio.get_running_loop(), asyncio.Event()
-        threading.Thread(target=self._receive, name="hone-receiver", daemon=True).start()
+        self.channel = await wire.Channel.over(self.sock)
         self.state.scheduler.start()
         try:
             await self._load_all()
             self._send(wire.STATUS, 0, self.state.status())
-            await self.stopped.wait()
+            while True:
+                try:
+                    kind, rid, payload = await self.channel.receive()
+                except EOFError:  # the HTTP process is gone: nobody is left to answer
+                    break
+                if kind == wire.STOP:
+                    break
+                self._dispatch(kind, rid, payload)
         finally:
             for task in list(self.tasks.values()):
                 task.cancel()
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
             self.state.scheduler.stop()
             self.state.prompts.shutdown(wait=False, cancel_futures=True)
+            self.channel.close()
 
     async def _load_all(self) -> None:
         state = self.state
@@ -141,30 +153,11 @@ class Worker:
             log.error("loading failed: %s", state.failure)
         state.loaded = True
 
-    # --- the pipe ------------------------------------------------------------------------------------------
-
-    def _receive(self) -> None:
-        assert self.loop is not None
-        while True:
-            try:
-                message = self.conn.recv()
-            except (EOFError, OSError):  # the HTTP process is gone: nobody is left to answer
-                message = (wire.STOP, 0, None)
-            try:
-                self.loop.call_soon_threadsafe(self._dispatch, message)
-            except RuntimeError:  # the loop has closed
-                return
-            if message[0] == wire.STOP:
-                return
-
     def _send(self, kind: str, rid: int, payload: Any) -> None:
-        try:
-            self.conn.send((kind, rid, payload))
-        except (OSError, ValueError):  # the HTTP process is gone; the receiver stops the worker
-            pass
+        assert self.channel is not None
+        self.channel.send((kind, rid, payload))
 
-    def _dispatch(self, message: tuple[str, int, Any]) -> None:
-        kind, rid, payload = message
+    def _dispatch(self, kind: str, rid: int, payload: Any) -> None:
         if kind == wire.RUN:
             op, body = payload
             self.tasks[rid] = asyncio.get_running_loop().create_task(self._run(rid, op, body))
@@ -172,9 +165,6 @@ class Worker:
             task = self.tasks.get(rid)
             if task is not None:
                 task.cancel()
-        elif kind == wire.STOP:
-            assert self.stopped is not None
-            self.stopped.set()
 
     async def _run(self, rid: int, op: str, body: Any) -> None:
         try:
@@ -288,11 +278,15 @@ def _operations() -> dict[str, Callable[[Worker, Any], Any]]:
 OPS = _operations()
 
 
-def run_worker(config: ServeConfig, conn: Any, adapters: list[tuple[str, str]]) -> None:
-    """The entry point of a worker process (started by `hone.serve.link`): serve requests from `conn` until STOP
-    or the pipe closes, ignoring the terminal's and the service manager's signals (the HTTP process drains, then
+def run_worker(config: ServeConfig, sock: socket.socket, adapters: list[tuple[str, str]]) -> None:
+    """The entry point of a worker process (started by `hone.serve.link`): serve requests from `sock` until STOP
+    or the socket closes, ignoring the terminal's and the service manager's signals (the HTTP process drains, then
     says STOP), logging to stderr, with the heap frozen after each change of models."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     hone worker: %(message)s")
-    Worker(config, conn, adapters, freeze_heap=True).run()
+    import torch
+
+    torch.set_num_threads(config.threads or max(1, len(os.sched_getaffinity(0)) - 1))
+    os.nice(WORKER_NICENESS)
+    Worker(config, sock, adapters, freeze_heap=True).run()
