@@ -125,7 +125,7 @@ def export_embeddings(run: Run | str | Path, out: str | Path) -> int:
     Qdrant or any vector store); returns the number of chunks written."""
     from hone.retrieval.index import export_jsonl
 
-    r = run if isinstance(run, Run) else Run(Path(run))
+    r = Run.of(run)
     p = prepare(r.config)
     if not hasattr(p.task, "vectors"):
         raise ValueError(f"{r.path} is a {p.task.name} run; embeddings export needs an embed run")
@@ -147,7 +147,7 @@ def export_llm(
     `tolerance`; see `hone.export.llm.export_merged`). Returns {"path", ...} (merged: the check's figures)."""
     from hone.export import llm
 
-    r = run if isinstance(run, Run) else Run(Path(run))
+    r = Run.of(run)
     if target == "adapter":
         return {"path": str(llm.export_adapter(r.path, out))}
     if target == "merged":

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hone.progress import tick
 from hone.tasks.schema_classify import TextExample
 
 Prediction = tuple[str, ...]
@@ -141,6 +142,7 @@ class FrozenEncoder:
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
                 out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+                tick(len(idx))
         return out
 
 

@@ -22,7 +22,12 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-def init(task: Annotated[str, typer.Argument(help="The task: classify.")] = "classify") -> None:
+def init(
+    task: Annotated[
+        str,
+        typer.Argument(help="The task: classify, ner, embed, rerank, instruct, extract, pretrain or preference."),
+    ] = "classify",
+) -> None:
     """Print a commented hone.yaml for TASK, every field described: `hone init classify > hone.yaml`."""
     from hone import api
 

@@ -12,10 +12,18 @@ from rich.console import Console
 
 from hone.cli.errors import EXIT_FAILED, friendly_errors
 
-out = Console(highlight=False)
+# markup off: these lines quote data (labels like "[x]", field names, file contents), which must print as they are
+out = Console(highlight=False, markup=False)
 
-ConfigArg = Annotated[Path, typer.Argument(help="The run's config file (write one with `hone init classify`).")]
-RunArg = Annotated[Path, typer.Argument(help="A run directory, e.g. runs/tickets.")]
+ConfigArg = Annotated[
+    Path,
+    typer.Argument(
+        help="The run's config file (write one with `hone init classify`), or its run directory, e.g. runs/tickets."
+    ),
+]
+RunArg = Annotated[
+    Path, typer.Argument(help="A run directory, e.g. runs/tickets, or the config file it was trained from.")
+]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set train.lr=3e-5 (repeatable).")
 ]
@@ -55,14 +63,19 @@ def check(
         result = api.check(api.config_of(config, set_ or []))
     if as_json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-    else:
+    else:  # the summary lists the first problems of each kind; --json (and the data report) has every one
         for line in result.summary_lines():
-            out.print(line, soft_wrap=True)
-        for problem in result.problems:
-            colour = "red" if problem.severity == "error" else "yellow"
-            out.print(f"[{colour}]{problem}[/]", soft_wrap=True)
+            out.print(line, soft_wrap=True, style=_style_of(line))
     if result.errors():
         raise typer.Exit(EXIT_FAILED)
+
+
+def _style_of(line: str) -> str | None:
+    if " error " in line or line.startswith(("errors:", "data not usable")):
+        return "red"
+    if " warning " in line or line.startswith("warnings:"):
+        return "yellow"
+    return None
 
 
 def _print_run_check(report: dict, as_json: bool) -> None:
@@ -70,7 +83,7 @@ def _print_run_check(report: dict, as_json: bool) -> None:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return
     parity, stops = report["template_parity"], report["stopping"]
-    mark = {True: "[green]ok[/]", False: "[red]FAILED[/]"}
+    mark = {True: "ok", False: "FAILED"}
     out.print(
         f"template parity: {mark[parity['ok']]} — {parity['checked']} conversation(s), {parity['mismatched']} where "
         "the training text differs from the inference prompt + answer + EOS"
@@ -123,7 +136,7 @@ def eval_(run: RunArg) -> None:
         result = api.evaluate(run)
     metric = result["primary_metric"]
     out.print(f"test {metric} {result['metrics'][metric]:.4f}{_also(result['metrics'], metric)}")
-    out.print(f"[bold]{result['verdict']}[/]")
+    out.print(result["verdict"], style="bold")
 
 
 def report(run: RunArg) -> None:

@@ -12,6 +12,7 @@ decides whether to stop, through `CheckResult.raise_for_errors`.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from hone.tasks.spec import TaskSpec
 
 MIN_TRAIN_EXAMPLES = 10
+MAX_COLUMNS = 200  # field names collected per file for the "no such column" message
 SHOWN = 10  # problems per severity in the printed summary, example lines in one warning
 ABORT_HINT = "fix these rows, or set data.on_error: skip to drop them (each is recorded in the data report)"
 SKIP_HINT = "skipping rows cannot fix this; add training examples or fix the data files"
@@ -58,10 +60,10 @@ class CheckResult:
         Dataset-wide errors (too few examples, a single label) raise under `skip` too: dropping
         rows cannot fix them.
         """
+        if fatal := self._dataset_errors():  # first: its hint must not suggest skipping rows
+            raise DataError(self.problems if self.on_error == "abort" else fatal, hint=SKIP_HINT)
         if self.on_error == "abort" and self.errors():
             raise DataError(self.problems, hint=ABORT_HINT)
-        if fatal := self._dataset_errors():
-            raise DataError(fatal, hint=SKIP_HINT)
 
     def _dataset_errors(self) -> list[Problem]:
         return [p for p in self.errors() if p.line is None]
@@ -140,18 +142,21 @@ def _data_files(data: DataFiles) -> dict[str, Path | None]:
 
 
 def check_rows(
-    path: Path, data: DataFiles, spec: TaskSpec, key: str = "data.train/test/dev"
+    path: Path, data: DataFiles, spec: TaskSpec, key: str = "data.train/test/dev", columns: set[str] | None = None
 ) -> Iterator[tuple[Any | None, list[Problem]]]:
     """Per data row of `path`: (its example, or None when unusable; the row's problems, errors and warnings).
 
     This is the streaming part of `check_data`: it holds one row at a time, so its memory does not grow
     with the file (tests/test_data_corpus.py measures it). `check_data` then keeps every usable example,
-    which the dataset-wide checks and the splits need.
+    which the dataset-wide checks and the splits need. `columns`, when given, collects the field names the
+    rows hold (up to `MAX_COLUMNS`), for the message when a configured field is in no row at all.
     """
     for item in read_rows(path, data.format, key):
         if isinstance(item, Problem):
             yield None, [item]
             continue
+        if columns is not None and len(columns) < MAX_COLUMNS and isinstance(item.data, dict):
+            columns.update(k for k in item.data if isinstance(k, str))
         parsed = spec.parse(item.data, data, item.source, item.line)
         if isinstance(parsed, list):
             yield None, parsed
@@ -165,12 +170,40 @@ def _read_examples(
     """Usable examples of one file; its bad rows are appended to `problems`."""
     rows = 0
     examples: list[TextExample] = []
-    for example, found in check_rows(path, data, spec, f"data.{name}"):
+    columns: set[str] = set()
+    found_here: list[Problem] = []
+    for example, found in check_rows(path, data, spec, f"data.{name}", columns):
         rows += 1
-        problems.extend(found)
+        found_here.extend(found)
         if example is not None:
             examples.append(example)
+    problems.extend(_absent_columns(found_here, rows, columns, path, data))
     return examples, {"split": name, "rows": rows, "usable": len(examples)}
+
+
+def _absent_columns(
+    found: list[Problem], rows: int, columns: set[str], path: Path, data: DataFiles
+) -> list[Problem]:
+    """`found`, with a field missing from every row of the file said once for the file (with the columns it has)
+    instead of once per row: 1,200 identical lines hide the one fact that matters, and the fix is one setting."""
+    missing = Counter(p.field for p in found if p.category == P.MISSING_FIELD and p.line is not None)
+    absent = {f for f, n in missing.items() if f is not None and n >= rows > 0}
+    if not absent:
+        return found
+    kept = [p for p in found if not (p.category == P.MISSING_FIELD and p.field in absent)]
+    return [_absent(field, rows, columns, path, data) for field in sorted(absent)] + kept
+
+
+def _absent(field: str, rows: int, columns: set[str], path: Path, data: DataFiles) -> Problem:
+    setting = next((f"data.{k}" for k, v in data if k.endswith("_field") and v == field), None)
+    have = ", ".join(sorted(columns)) or "(none)"
+    guess = difflib.get_close_matches(field, sorted(columns), n=1, cutoff=0.5)
+    if guess:
+        fix = f"did you mean {guess[0]!r}? set {setting or 'the field name'}: {guess[0]}"
+    else:
+        fix = f"set {setting} to one of them" if setting else "rename the column or the field"
+    message = f"no column {field!r} in {path.name} (in none of its {rows:,} rows); its columns are: {have} — {fix}"
+    return Problem(P.MISSING_FIELD, message, str(path), None, field)
 
 
 def _split(given: dict[str, list[TextExample]], config: RunConfig) -> dict[str, list[TextExample]]:

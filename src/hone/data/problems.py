@@ -62,4 +62,8 @@ class DataError(ValueError):
         errors = [p for p in problems if p.severity == "error"]
         shown = "\n".join(f"  {p}" for p in errors[:50])
         more = f"\n  ... and {len(errors) - 50} more (all in the data report)" if len(errors) > 50 else ""
-        super().__init__(f"{len(errors)} bad row(s) in the data:\n{shown}{more}\n{hint}".rstrip())
+        rows = len({(p.source, p.line) for p in errors if p.line is not None})
+        whole = sum(p.line is None for p in errors)
+        parts = [f"{rows} bad row(s)" if rows else "", f"{whole} problem(s) of whole files or splits" if whole else ""]
+        counted = ", ".join(part for part in parts if part)
+        super().__init__(f"{counted} in the data:\n{shown}{more}\n{hint}".rstrip())

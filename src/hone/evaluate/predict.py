@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from hone.progress import tick
+
 Batch = dict[str, torch.Tensor]
 
 
@@ -38,5 +40,6 @@ def batched(
             rows = forward(model, batch).float().cpu().numpy()
             for row, i in enumerate(idx):
                 out[i] = rows[row]
+            tick(len(idx))
     model.train(was_training)
     return out

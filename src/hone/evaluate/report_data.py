@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from hone.evaluate.evaluator import compare, evaluate_predictor, verdict
+from hone.progress import phase
 from hone.runs.rundir import read_json
 
 
 def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
     """Evaluate `predictor` on the run's test split and compare it with the best stored baseline."""
     task, test, cfg = p.task, p.splits["test"], p.config
-    outcome = evaluate_predictor(task, predictor, test)
+    with phase("evaluate: test split", len(test), "examples"):
+        outcome = evaluate_predictor(task, predictor, test)
     gold = task.gold(test)
     result: dict[str, Any] = {
         "task": task.name,
@@ -67,11 +69,10 @@ def _suspects(p: Any, predictor: Any) -> dict[str, Any]:
     from hone.evaluate.noise import suspect_labels
 
     cfg = p.config
-    return {
-        "suspect_labels": suspect_labels(
-            loaded.task, loaded.model, loaded.tokenizer, p.splits["train"], cfg.eval.batch_size, cfg.seed
-        )
-    }
+    with phase("evaluate: suspect labels in the train split", None, "examples"):
+        train, batch_size = p.splits["train"], cfg.eval.batch_size
+        found = suspect_labels(loaded.task, loaded.model, loaded.tokenizer, train, batch_size, cfg.seed)
+    return {"suspect_labels": found}
 
 
 def _is_peft(model: Any) -> bool:

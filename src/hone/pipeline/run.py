@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,25 @@ class Run:
         self.path = Path(path)
         self.dir = RunDir(self.path)
         if not self.dir.config.is_file():
-            raise FileNotFoundError(
-                f"{self.path}: not a hone run directory (no config.yaml); create runs with `hone train`"
-            )
+            raise FileNotFoundError(not_a_run(self.path))
         self._predictor: Any = None
+
+    @classmethod
+    def of(cls, target: Run | str | Path) -> Run:
+        """The run `target` names: a run directory, or a config file (its `runs_dir`/`name`)."""
+        if isinstance(target, Run):
+            return target
+        path = Path(target)
+        if not path.is_file():
+            return cls(path)
+        cfg = load_config(path)
+        run_dir = cfg.runs_dir / cfg.name
+        if not (run_dir / "config.yaml").is_file():
+            raise FileNotFoundError(
+                f"{path} is the config of run {cfg.name!r}, which has not been trained yet (no {run_dir}); "
+                f"start it with `hone train {path}`"
+            )
+        return cls(run_dir)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -59,3 +75,19 @@ class Run:
             {"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
             for p, c in zip(preds, confidence, strict=True)
         ]
+
+
+def not_a_run(path: Path) -> str:
+    """Why `path` is not a run directory, with the closest run beside it (a typo is the usual cause)."""
+    where = path.parent if path.parent != Path("") else Path(".")
+    runs = sorted(p.name for p in where.iterdir() if (p / "config.yaml").is_file()) if where.is_dir() else []
+    guess = difflib.get_close_matches(path.name, runs, n=1, cutoff=0.5)
+    hint = (
+        f"did you mean {where / guess[0]}?"
+        if guess
+        else f"runs in {where}: {', '.join(runs[:8])}" + (" ..." if len(runs) > 8 else "")
+        if runs
+        else "create runs with `hone train hone.yaml`"
+    )
+    what = "no such directory" if not path.exists() else "not a hone run directory (no config.yaml)"
+    return f"{path}: {what}; {hint}"

@@ -16,6 +16,7 @@ from typing import Any
 
 from hone.config import HoneConfig, RunConfig, config_template, dump_config, load_config
 from hone.pipeline.run import Run
+from hone.progress import phase
 from hone.runs.rundir import RunDir, read_json, write_json
 
 ConfigLike = HoneConfig | str | Path | Mapping[str, Any]
@@ -33,11 +34,16 @@ class Prepared:
 
 
 def config_of(source: ConfigLike, overrides: Iterable[str] = ()) -> HoneConfig:
-    """A typed config from a file, a mapping or a config (overrides applied to a copy)."""
+    """A typed config from a file, a run directory (its resolved config.yaml, for the run where it is), a mapping
+    or a config (overrides applied to a copy)."""
     if isinstance(source, RunConfig):
         if not overrides:
             return source
         return load_config(source.model_dump(mode="json"), overrides)
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        run = Run(Path(source))  # FileNotFoundError naming the closest run when it is not one
+        here = [f"runs_dir={run.path.resolve().parent}", f"name={run.path.name}"]
+        return load_config(run.dir.config, [*here, *overrides])
     return load_config(source, overrides)
 
 
@@ -112,8 +118,10 @@ def _baseline(p: Prepared) -> dict[str, Any]:
         "baselines": {},
     }
     for predictor in spec_for(cfg.task).baselines(cfg, str(resolve_model(cfg.model.name)), p.task):
-        predictor.fit(p.splits["train"])
-        outcome = evaluate_predictor(p.task, predictor, test)
+        with phase(f"baseline {predictor.name}: fit", len(p.splits["train"]), "examples"):
+            predictor.fit(p.splits["train"])
+        with phase(f"baseline {predictor.name}: test split", len(test), "examples"):
+            outcome = evaluate_predictor(p.task, predictor, test)
         out["baselines"][predictor.name] = {
             **outcome.metrics,
             "cost": outcome.cost,
@@ -197,7 +205,7 @@ def evaluate(run: Run | str | Path) -> dict[str, Any]:
     from hone.evaluate.report_data import build_eval
     from hone.runs.lock import hold
 
-    r = run if isinstance(run, Run) else Run(Path(run))
+    r = Run.of(run)
     with hold(r.dir, "hone eval"):
         p = prepare(r.config)
         result = build_eval(p, r.predictor(task=p.task))
@@ -219,13 +227,13 @@ def report(run: Run | str | Path) -> Path:
     """Write report.html for a run and return its path."""
     from hone.report.html import write_report
 
-    r = run if isinstance(run, Run) else Run(Path(run))
+    r = Run.of(run)
     return write_report(r.path)
 
 
 def predict(run: Run | str | Path, texts: Sequence[str]) -> list[dict[str, Any]]:
     """Label texts with a trained run: [{"labels": [...], "confidence": p}, ...]."""
-    r = run if isinstance(run, Run) else Run(Path(run))
+    r = Run.of(run)
     return r.predict(texts)
 
 
@@ -236,7 +244,7 @@ def check_run(run: Run | str | Path, limit: int = 16) -> dict[str, Any]:
     from hone.tasks.instruct import template_parity
     from hone.train.setup import autocast_for_inference
 
-    r = run if isinstance(run, Run) else Run(Path(run))
+    r = Run.of(run)
     p = prepare(r.config)
     if not hasattr(p.task, "chat_template"):
         raise ValueError(f"{r.path} is a {p.task.name} run; `hone check <run>` checks chat tasks (instruct, extract)")

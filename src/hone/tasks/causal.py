@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hone.progress import tick
 from hone.tasks.chat import IGNORE
 
 
@@ -256,5 +257,6 @@ def generate(
                 steps = len(kept) + (end is not None)
                 chosen = logprobs[row, torch.arange(steps), new[row, :steps]] if steps else torch.zeros(1)
                 results[i] = {"ids": kept, "stopped": end is not None, "logprob": float(chosen.mean())}
+            tick(len(idx))
     model.train(was_training)
     return results

@@ -90,7 +90,7 @@ def _write_failure(root: Path, name: str, exc: Exception) -> str:
     return (
         f"could not write checkpoint {root / name}: {reason}; nothing was "
         f"half-written and {kept}. Free disk space under {root} (or lower train.keep_checkpoints), then "
-        "continue with `hone train --resume`"
+        f"continue with `hone train {root.parent} --resume`"
     )
 
 

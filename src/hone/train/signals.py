@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 
@@ -24,7 +25,7 @@ class Stopped(Exception):
         self.exit_code = 128 + signum  # the shell's convention, so a stop never reads as a crash (1)
         self.checkpoint = checkpoint
         where = (
-            f"resume with `hone train --resume` from {checkpoint}"
+            f"resume from {checkpoint} with `hone train {Path(checkpoint).parent.parent} --resume`"
             if checkpoint
             else "nothing was half-written; run the command again"
         )
