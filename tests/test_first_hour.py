@@ -6,6 +6,7 @@ terminal), as CI or a log file sees it.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +124,124 @@ def test_progress_prints_plain_lines_without_a_terminal(emails: Path) -> None:
     steps = [line for line in train.stderr.splitlines() if line.startswith("train: ") and " steps " in line]
     assert any("2/4 steps (50%)" in line and "ETA" in line and "loss" in line for line in steps), train.stderr
     assert "\x1b[" not in train.stderr  # no terminal control codes in a log
+
+
+# --- the recommended model is usable, whatever it is -------------------------------------------------------------
+
+
+def test_the_winning_baseline_is_kept_pickle_free_and_predicts_as_it_scored(emails: Path, tmp_path: Path) -> None:
+    from hone.baseline import saved
+    from hone.pipeline.steps import prepared
+    from hone.runs.rundir import read_json
+
+    done = hone("baseline", "hone.yaml", cwd=emails)
+    assert done.returncode == 0, done.stderr
+    run = emails / "runs" / "t"
+    results = read_json(run / "baseline.json")
+    folder = run / results["kept"]
+    assert saved.is_kept(folder) and {p.suffix for p in folder.iterdir()} <= {".json", ".safetensors"}
+    kept = saved.load(folder)
+    assert kept.meta["method"] == results["best"]
+    p = prepared(run)
+    preds, _ = kept.predict([ex.text for ex in p.splits["test"]])
+    assert [list(x) for x in preds] == results["baselines"][results["best"]]["predictions"]
+    cli = hone("predict", "runs/t", "--baseline", "invoice card money payment", cwd=emails)
+    assert cli.returncode == 0 and '"label": "billing"' in cli.stdout, cli.stdout + cli.stderr
+    out = tmp_path / "exported"
+    assert hone("export", "runs/t", "--target", "baseline", "--out", str(out), cwd=emails).returncode == 0
+    assert saved.load(out).predict(["invoice card money payment"])[0] == kept.predict(["invoice card money payment"])[0]
+
+
+def test_a_kept_baseline_is_served_on_its_task_route(emails: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from hone.serve.app import create_app
+    from hone.serve.config import ServeConfig
+
+    assert hone("baseline", "hone.yaml", cwd=emails).returncode == 0
+    folder = emails / "runs" / "t" / "baseline-model"
+    app = create_app(ServeConfig(runs=[str(folder)], worker="thread", no_auth=True), keys=None)
+    with TestClient(app) as client:
+        assert app.state.hone.loaded.wait(120) and app.state.hone.failure is None, app.state.hone.failure
+        assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["t-baseline"]
+        r = client.post("/v1/classify", json={"model": "t-baseline", "input": ["password reset login email"]})
+    assert r.status_code == 200 and r.json()["data"][0]["label"] == "account", r.text
+
+
+# --- evaluations on other files, reused baselines ------------------------------------------------------------------
+
+
+def test_eval_on_another_file_is_a_record_of_its_own(emails: Path) -> None:
+    assert hone("baseline", "hone.yaml", cwd=emails).returncode == 0
+    assert hone("train", "hone.yaml", cwd=emails).returncode == 0
+    assert hone("eval", "runs/t", cwd=emails).returncode == 0
+    run = emails / "runs" / "t"
+    before = {p: p.read_bytes() for p in (run / "eval.json", run / "data" / "manifest.json", run / "baseline.json")}
+    with (emails / "later.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["email", "category"])
+        writer.writerows([r["text"], r["label"]] for r in make_rows(40, seed=7))
+    done = hone("eval", "runs/t", "--test", "later.csv", cwd=emails)
+    assert done.returncode == 0, done.stderr
+    [record] = list((run / "evaluations").glob("later-*.json"))
+    result = json.loads(record.read_text())
+    assert result["n"] == 40 and result["test_file"].endswith("later.csv") and "comparison" in result
+    assert set(result["baselines"]) == {"majority", "tfidf_lr"} and result["verdict"]
+    assert before == {p: p.read_bytes() for p in before}  # the run's own split and results are untouched
+
+
+def test_baselines_of_the_same_data_and_settings_are_reused(emails: Path) -> None:
+    first = hone("baseline", "hone.yaml", cwd=emails)
+    assert first.returncode == 0
+    second = hone("baseline", "hone.yaml", "--set", "name=u", "--set", "train.lr=0.1", cwd=emails)
+    assert second.returncode == 0 and "reusing the results of run t" in second.stdout + second.stderr
+
+    a, b = (json.loads((emails / "runs" / n / "baseline.json").read_text()) for n in ("t", "u"))
+    assert a["baselines"] == b["baselines"] and b["reused_from"] == "t"
+    other = hone("baseline", "hone.yaml", "--set", "name=v", "--set", "seed=99", cwd=emails)  # another split
+    assert "reusing" not in other.stdout + other.stderr
+    fresh = hone("baseline", "hone.yaml", "--set", "name=u", "--fresh", cwd=emails)
+    assert "reusing" not in fresh.stdout + fresh.stderr
+
+
+def test_eval_without_baselines_prints_the_commands_and_they_work(emails: Path) -> None:
+    import re
+
+    assert hone("train", "hone.yaml", cwd=emails).returncode == 0
+    done = hone("eval", "runs/t", cwd=emails)
+    assert done.returncode == 0 and "No baseline results" in done.stdout
+    commands = re.findall(r"`hone ([^`]+)`", done.stdout)
+    assert [c.split()[0] for c in commands] == ["baseline", "eval"], done.stdout
+    for command in commands:  # as printed
+        assert hone(*command.split(), cwd=emails).returncode == 0
+    assert "comparison" in json.loads((emails / "runs" / "t" / "eval.json").read_text())
+
+
+# --- a losing run does not look like a success -----------------------------------------------------------------
+
+
+def test_standing_says_beats_unproven_or_loses() -> None:
+    from hone.evaluate.standing import standing
+
+    def evaluated(gain: float, low: float, high: float) -> dict:
+        return {"comparison": {"gain": gain, "ci95": [low, high], "baseline": "tfidf_lr", "better": low > 0}}
+
+    assert standing(evaluated(0.2, 0.1, 0.3))["state"] == "beats"
+    assert standing(evaluated(0.02, -0.01, 0.05))["state"] == "unproven"
+    losing = standing(evaluated(-0.55, -0.6, -0.5))
+    assert losing["state"] == "loses" and losing["text"] == "-0.550 [-0.600, -0.500] vs tfidf_lr — keep it"
+    assert standing(None)["state"] == "not_evaluated" and standing({})["state"] == "no_baseline"
+
+
+def test_runs_lists_each_run_against_its_best_baseline(emails: Path) -> None:
+    assert hone("baseline", "hone.yaml", cwd=emails).returncode == 0
+    # one step at a tiny learning rate: the model cannot beat TF-IDF + LR on these easy texts
+    weak = ["--set", "train.max_steps=1", "--set", "train.lr=1e-6"]
+    assert hone("train", "hone.yaml", *weak, cwd=emails).returncode == 0
+    result = hone("eval", "runs/t", cwd=emails)
+    assert "keep the baseline" in result.stdout
+    listed = hone("runs", "--dir", "runs", cwd=emails, COLUMNS="250")
+    assert "vs best baseline" in listed.stdout and "keep it" in listed.stdout, listed.stdout
+
+    suspects = json.loads((emails / "runs" / "t" / "eval.json").read_text())["suspect_labels"]
+    assert "does not beat the best baseline" in suspects["warning"]

@@ -74,8 +74,10 @@ def test_sigterm_while_training_checkpoints_then_resume_finishes(tmp_path: Path,
     run_dir = tmp_path / "runs" / "t"
     latest = ck.latest_checkpoint(run_dir / "checkpoints")
     assert latest is not None and latest.name == "step-00000003"  # the step in flight finished, then saved
-    assert "hone train --resume" in done.stderr and _status(tmp_path) == "stopped"
-    resumed = subprocess.run([sys.executable, "-m", "hone", "train", str(config), "--resume"], capture_output=True)
+    assert _status(tmp_path) == "stopped"
+    hint = done.stderr.split("with `", 1)[1].split("`", 1)[0]  # the command the message tells the user to run
+    assert hint == f"hone train {run_dir} --resume", done.stderr
+    resumed = subprocess.run([sys.executable, "-m", *hint.split()], capture_output=True)
     assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
     assert ck.latest_checkpoint(run_dir / "checkpoints").name == "step-00000006"
     assert _status(tmp_path) == "finished" and not _strays(run_dir)

@@ -25,6 +25,7 @@ from hone.pipeline import (
     check_run,
     config_of,
     evaluate,
+    evaluations,
     init_config,
     predict,
     prepare,
@@ -47,7 +48,9 @@ __all__ = [
     "demo",
     "estimate",
     "evaluate",
+    "evaluations",
     "example_config",
+    "export_baseline",
     "export_embeddings",
     "export_llm",
     "export_vllm",
@@ -133,6 +136,23 @@ def export_embeddings(run: Run | str | Path, out: str | Path) -> int:
     corpus = p.task.corpus
     vectors = p.task.vectors(loaded.model, loaded.tokenizer, [d.text for d in corpus], p.config.eval.batch_size)
     return export_jsonl(Path(out), [d.id for d in corpus], [d.text for d in corpus], vectors)
+
+
+def export_baseline(run: Run | str | Path, out: str | Path) -> str:
+    """Copy the best baseline kept with `run` (`hone.baseline.saved`) to `out`; returns its method. The folder
+    loads with `hone.baseline.saved.load`, serves with `hone serve OUT` and needs nothing else (for embed_lr,
+    the base encoder by its name)."""
+    import shutil
+
+    from hone.baseline import saved
+
+    r = Run.of(run)
+    method = r.baseline_model().meta["method"]  # FileNotFoundError with the fix when none is kept
+    target = Path(out)
+    if target.exists():
+        raise FileExistsError(f"{target} exists; export to a new folder")
+    shutil.copytree(r.path / saved.FOLDER, target)
+    return method
 
 
 def export_llm(

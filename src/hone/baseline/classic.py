@@ -16,6 +16,21 @@ from hone.progress import tick
 from hone.tasks.schema_classify import TextExample
 
 Prediction = tuple[str, ...]
+# what a TF-IDF vectorizer needs to transform as it did when fitted (besides its vocabulary and idf)
+VECTORIZER_PARAMS = (
+    "analyzer",
+    "binary",
+    "lowercase",
+    "max_df",
+    "min_df",
+    "ngram_range",
+    "norm",
+    "smooth_idf",
+    "strip_accents",
+    "sublinear_tf",
+    "token_pattern",
+    "use_idf",
+)
 
 
 class Predictor(Protocol):
@@ -41,6 +56,16 @@ class Majority:
 
     def predict(self, texts: Sequence[str]) -> tuple[list[Prediction], np.ndarray]:
         return [self.answer] * len(texts), np.ones(len(texts))
+
+    def export(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What `hone.baseline.saved` writes to keep this baseline: arrays and JSON settings (no pickle)."""
+        return {}, {"answer": list(self.answer)}
+
+    @classmethod
+    def restore(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Majority:
+        kept = cls()
+        kept.answer = tuple(meta["answer"])
+        return kept
 
 
 class _LinearOnFeatures:
@@ -77,6 +102,69 @@ class _LinearOnFeatures:
         classes = self.model.classes_
         return [(classes[i],) for i in proba.argmax(axis=1)], proba.max(axis=1)
 
+    def export(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The logistic regression as stacked arrays: one row per class (one-vs-rest) or sklearn's own rows."""
+        estimators = self.model.estimators_ if self.multi_label else [self.model]
+        rows = [np.atleast_2d(getattr(e, "coef_", np.zeros((1, 0)))) for e in estimators]
+        width = max(r.shape[1] for r in rows)
+        coef = np.concatenate([r if r.shape[1] else np.zeros((1, width)) for r in rows])
+        intercept = np.concatenate([np.atleast_1d(getattr(e, "intercept_", np.zeros(1))) for e in estimators])
+        # a label present in every (or no) training row gets a constant predictor in one-vs-rest
+        constant = [float(e.y_[0]) if hasattr(e, "y_") else None for e in estimators] if self.multi_label else []
+        classes = self.binarizer.classes_ if self.multi_label else self.model.classes_
+        meta = {"multi_label": self.multi_label, "seed": self.seed, "classes": [str(c) for c in classes]}
+        return {"coef": coef.astype(np.float64), "intercept": intercept.astype(np.float64)}, {
+            **meta,
+            "constant": constant,
+        }
+
+    def _restore_linear(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import MultiLabelBinarizer
+
+        classes = np.asarray(meta["classes"], dtype=object)
+        if not self.multi_label:
+            self.model = _logistic(LogisticRegression, arrays["coef"], arrays["intercept"], classes)
+            return
+        self.binarizer = MultiLabelBinarizer(classes=list(classes)).fit([list(classes)])
+        self.model = _OneVsRest(
+            [
+                _Constant(c)
+                if c is not None
+                else _logistic(
+                    LogisticRegression, arrays["coef"][k : k + 1], arrays["intercept"][k : k + 1], np.array([0, 1])
+                )
+                for k, c in enumerate(meta["constant"])
+            ]
+        )
+
+
+def _logistic(factory: Any, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray) -> Any:
+    """A fitted sklearn LogisticRegression from its arrays (predict_proba is sklearn's own)."""
+    model = factory()
+    model.coef_, model.intercept_, model.classes_ = coef, intercept, classes
+    return model
+
+
+class _Constant:
+    """A one-vs-rest label seen in every (1.0) or no (0.0) training row."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return np.column_stack([np.full(x.shape[0], 1 - self.value), np.full(x.shape[0], self.value)])
+
+
+class _OneVsRest:
+    """The restored multi-label classifier: each label's own binary model, probabilities side by side."""
+
+    def __init__(self, estimators: list[Any]) -> None:
+        self.estimators_ = estimators
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return np.column_stack([e.predict_proba(x)[:, 1] for e in self.estimators_])
+
 
 class TfidfLogReg(_LinearOnFeatures):
     """Word 1-2-gram and character 2-5-gram TF-IDF + logistic regression: the strong classic baseline."""
@@ -95,6 +183,33 @@ class TfidfLogReg(_LinearOnFeatures):
             return hstack([v.fit_transform(texts) for v in self.vectorizers]).tocsr()
         return hstack([v.transform(texts) for v in self.vectorizers]).tocsr()
 
+    def export(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, meta = super().export()
+        vectorizers = []
+        for k, v in enumerate(self.vectorizers):
+            arrays[f"idf.{k}"] = np.asarray(v.idf_, dtype=np.float64)
+            params = {p: x for p, x in v.get_params().items() if p in VECTORIZER_PARAMS}
+            vocabulary = sorted(v.vocabulary_, key=v.vocabulary_.__getitem__)
+            vectorizers.append({**params, "ngram_range": list(params["ngram_range"]), "vocabulary": vocabulary})
+        return arrays, {**meta, "vectorizers": vectorizers}
+
+    @classmethod
+    def restore(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> TfidfLogReg:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        kept = cls(meta["multi_label"], meta["seed"])
+        kept.vectorizers = []
+        for k, spec in enumerate(meta["vectorizers"]):
+            params = {p: x for p, x in spec.items() if p in VECTORIZER_PARAMS}
+            vocabulary = {term: i for i, term in enumerate(spec["vocabulary"])}
+            vectorizer = TfidfVectorizer(
+                **{**params, "ngram_range": tuple(params["ngram_range"])}, vocabulary=vocabulary
+            )
+            vectorizer.idf_ = arrays[f"idf.{k}"]
+            kept.vectorizers.append(vectorizer)
+        kept._restore_linear(arrays, meta)
+        return kept
+
 
 class EmbedLogReg(_LinearOnFeatures):
     """Frozen base-encoder embeddings (mean pooled) + logistic regression: what the encoder knows untuned."""
@@ -107,6 +222,17 @@ class EmbedLogReg(_LinearOnFeatures):
 
     def features(self, texts: Sequence[str], fit: bool = False) -> Any:
         return self.encoder.encode(texts)
+
+    def export(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, meta = super().export()
+        return arrays, {**meta, "max_length": self.encoder.max_length}
+
+    @classmethod
+    def restore(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> EmbedLogReg:
+        """`meta["encoder"]` is the base model's directory, resolved by the caller (`hone.baseline.saved`)."""
+        kept = cls(meta["multi_label"], meta["seed"], meta["encoder"], meta["max_length"])
+        kept._restore_linear(arrays, meta)
+        return kept
 
 
 class FrozenEncoder:

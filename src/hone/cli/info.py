@@ -46,29 +46,48 @@ def runs(
     ] = False,
 ) -> None:
     """List runs with task, model, method, status and primary metric."""
+    from rich.markup import escape
+
     from hone import api
+    from hone.evaluate.standing import standing
 
     with friendly_errors():
         records = api.runs(runs_dir, rebuild=rebuild, log=_note)
     if not records:
         out.print(f"no runs in {runs_dir} yet; start one with `hone demo` or `hone train hone.yaml`")
         return
-    table = Table("name", "task", "model", "method", "status", "metric", "score", "created", "finished")
+    headers = ("name", "task", "model", "method", "status", "metric", "score", "vs best baseline (95% CI)", "finished")
+    table = Table(*headers)
     for r in records:
+        where = standing(_eval_of(r.run_dir))
         score = f"{r.score:.4f}" if r.score is not None else "-"
-        colour = {"finished": "green", "running": "cyan", "stopped": "yellow"}.get(r.status, "red")
+        # not green: a finished run is only a success when it beats its baseline, which the score's colour says
+        colour = {"finished": "default", "running": "cyan", "stopped": "yellow"}.get(r.status, "red")
+        shade = STANDING_COLOURS.get(where["state"], "dim")
         table.add_row(
-            r.name,
+            escape(r.name),
             r.task,
-            Path(r.model).name,
+            escape(Path(r.model).name),
             r.method,
             f"[{colour}]{r.status}[/]",
             r.primary_metric or "-",
-            score,
-            (r.created or "")[:19],
+            f"[{shade}]{score}[/]",  # green only when the run beats its best baseline
+            f"[{shade}]{escape(where['text'])}[/]",
             (r.finished or "-")[:19],
         )
     out.print(table)
+
+
+STANDING_COLOURS = {"beats": "green", "unproven": "yellow", "loses": "red"}
+
+
+def _eval_of(run_dir: Path) -> dict | None:
+    from hone.runs.rundir import read_json
+
+    try:
+        return read_json(Path(run_dir) / "eval.json")
+    except (OSError, ValueError):
+        return None
 
 
 def _note(line: str) -> None:

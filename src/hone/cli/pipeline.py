@@ -13,7 +13,7 @@ from rich.console import Console
 from hone.cli.errors import EXIT_FAILED, friendly_errors
 
 # markup off: these lines quote data (labels like "[x]", field names, file contents), which must print as they are
-out = Console(highlight=False, markup=False)
+out = Console(highlight=False, markup=False, soft_wrap=True)  # soft wrap: a path or a command is never cut
 
 ConfigArg = Annotated[
     Path,
@@ -95,12 +95,18 @@ def _print_run_check(report: dict, as_json: bool) -> None:
     )
 
 
-def baseline(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Score the baselines (majority, TF-IDF + LR, frozen embeddings + LR) on the test split."""
+def baseline(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Compute again even when a run with the same data and settings has them.")
+    ] = False,
+) -> None:
+    """Score the baselines (majority, TF-IDF + LR, frozen embeddings + LR) on the test split; the best is kept."""
     from hone import api
 
     with friendly_errors():
-        result = api.baseline(api.config_of(config, set_ or []))
+        result = api.baseline(api.config_of(config, set_ or []), fresh=fresh)
     metric = result["primary_metric"]
     for name, b in result["baselines"].items():
         star = "  ← best" if name == result["best"] else ""
@@ -128,12 +134,24 @@ def train(
     out.print(f"model written to {run.dir.model}")
 
 
-def eval_(run: RunArg) -> None:
+def eval_(
+    run: RunArg,
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            "--test",
+            help="Score on this held-out file instead (the run's own fields; baselines fitted on its train split); "
+            "written to RUN/evaluations/, the run's split and eval.json stay as they are.",
+        ),
+    ] = None,
+) -> None:
     """Score the trained model on the test split against the best baseline; writes eval.json."""
     from hone import api
 
     with friendly_errors():
-        result = api.evaluate(run)
+        result = api.evaluate(run, test=test)
+    if test is not None:
+        out.print(f"{test}: {result['n']} example(s); written to {result['path']}")
     metric = result["primary_metric"]
     out.print(f"test {metric} {result['metrics'][metric]:.4f}{_also(result['metrics'], metric)}")
     out.print(result["verdict"], style="bold")
@@ -150,18 +168,23 @@ def report(run: RunArg) -> None:
 
 def predict(
     run: RunArg,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to label; without any, --file or stdin.")] = None,
     file: Annotated[
         Path | None,
         typer.Option("--file", "-f", help="Texts, one per line, or JSONL with a `text` field; default stdin."),
     ] = None,
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="Predict with the best baseline kept with the run, not the model.")
+    ] = False,
 ) -> None:
-    """Label new texts with a trained run; prints one JSON object per text."""
+    """Label new texts with a trained run; prints one JSON object per text: `hone predict runs/x "some text"`."""
     from hone import api
 
-    lines = (file.read_text(encoding="utf-8") if file else sys.stdin.read()).splitlines()
-    texts = [_text_of(line) for line in lines if line.strip()]
+    if not texts:
+        lines = (file.read_text(encoding="utf-8") if file else sys.stdin.read()).splitlines()
+        texts = [_text_of(line) for line in lines if line.strip()]
     with friendly_errors():
-        results = api.predict(run, texts)
+        results = api.predict(run, texts, baseline=baseline)
     for text, result in zip(texts, results, strict=True):
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
 
@@ -175,7 +198,7 @@ def _text_of(line: str) -> str:
     return line
 
 
-EXPORT_TARGETS = ("embeddings", "adapter", "merged", "vllm")
+EXPORT_TARGETS = ("embeddings", "adapter", "merged", "vllm", "baseline")
 
 
 def export(
@@ -188,8 +211,9 @@ def export(
         str,
         typer.Option(
             help="What to export: `embeddings` (an embed run's corpus as JSONL), `adapter` (a causal-LM run's PEFT "
-            "adapter + tokenizer), `merged` (the adapter merged into its base, checked first) or `vllm` (a bundle "
-            "serving the LoRA adapters of one or more runs on their shared base with vLLM)."
+            "adapter + tokenizer), `merged` (the adapter merged into its base, checked first), `vllm` (a bundle "
+            "serving the LoRA adapters of one or more runs on their shared base with vLLM) or `baseline` (the best "
+            "baseline kept with the run)."
         ),
     ] = "embeddings",
     tolerance: Annotated[
@@ -211,6 +235,8 @@ def export(
 
     vllm: LoRA runs on one base, for one vLLM server: adapters, chat template, vllm.json, launch.sh.
 
+    baseline: the best baseline kept with the run (no pickle), for `hone predict`/`hone serve` elsewhere.
+
     vllm refuses, with every reason, runs vLLM cannot serve as they are (DoRA, prompt tuning, full weights).
     """
     from hone import api
@@ -227,6 +253,9 @@ def export(
             return
         if target == "embeddings":
             print(f"{api.export_embeddings(runs[0], out)} chunk(s) written to {out}")
+            return
+        if target == "baseline":
+            print(f"the run's best baseline ({api.export_baseline(runs[0], out)}) written to {out}")
             return
         result = api.export_llm(runs[0], out, target, tolerance)
     if target == "merged":

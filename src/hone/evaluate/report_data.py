@@ -9,10 +9,15 @@ from hone.progress import phase
 from hone.runs.rundir import read_json
 
 
-def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
-    """Evaluate `predictor` on the run's test split and compare it with the best stored baseline."""
-    task, test, cfg = p.task, p.splits["test"], p.config
-    with phase("evaluate: test split", len(test), "examples"):
+def build_eval(
+    p: Any, predictor: Any, test: list[Any] | None = None, baselines: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Evaluate `predictor` on `test` (default: the run's test split) and compare it with the best of `baselines`
+    (default: the run's baseline.json, when it was scored on that split)."""
+    task, cfg = p.task, p.config
+    own = test is None
+    test = p.splits["test"] if own else test
+    with phase("evaluate: test split" if own else "evaluate: test file", len(test), "examples"):
         outcome = evaluate_predictor(task, predictor, test)
     gold = task.gold(test)
     result: dict[str, Any] = {
@@ -24,23 +29,41 @@ def build_eval(p: Any, predictor: Any) -> dict[str, Any]:
         "worst": task.worst(test, outcome.predictions, outcome.confidence, cfg.eval.worst_examples),
         "cost": {"tuned": {**outcome.cost, "device": _device(), "batch_size": cfg.eval.batch_size}},
         **_causal_checks(task, predictor, test, cfg.eval.batch_size),
-        **_suspects(p, predictor),
+        **(_suspects(p, predictor) if own else {}),
     }
-    baselines = read_json(p.run.baseline) if p.run.baseline.exists() else None
+    if own and baselines is None and p.run.baseline.exists():
+        baselines = read_json(p.run.baseline)
     if baselines is None or baselines.get("n") != len(test):
+        where = p.run.path
         result["verdict"] = (
-            "No baseline results for this test split: run `hone baseline` first, then `hone eval` again."
+            f"No baseline results for this test split: run `hone baseline {where}`, then `hone eval {where}` again."
         )
         return result
     result["cost"]["baselines"] = {name: b["cost"] for name, b in baselines["baselines"].items()}
     best = baselines["best"]
     preds = [task.from_json(x) for x in baselines["baselines"][best]["predictions"]]
     result["comparison"] = compare(task, gold, outcome, best, preds, cfg.eval.bootstrap, cfg.seed)
-    result["verdict"] = verdict(result["comparison"], task.primary_metric)
+    result["verdict"] = verdict(result["comparison"], task.primary_metric) + _use_the_baseline(p, result, baselines)
+    if not result["comparison"]["better"] and isinstance(result.get("suspect_labels"), dict):
+        result["suspect_labels"]["warning"] = (
+            f"this model does not beat the best baseline ({best}): many of these rows may be its own mistakes, "
+            "not mislabelled examples; read them with that in mind"
+        )
     regressions = getattr(task, "regressions", None)  # tasks that can say what got worse than before tuning
     if regressions is not None:
         result["regressions"] = regressions(test, baselines["baselines"], outcome.predictions, cfg.eval.worst_examples)
     return result
+
+
+def _use_the_baseline(p: Any, result: dict[str, Any], baselines: dict[str, Any]) -> str:
+    """How to use the baseline the verdict recommends, when it was kept as a model of the run."""
+    if result["comparison"]["better"] or not baselines.get("kept"):
+        return ""
+    run = p.run.path
+    return (
+        f" The baseline is kept as a model of the run: `hone predict {run} --baseline`, "
+        f"`hone serve {run / baselines['kept']}`, `hone export {run} --target baseline`."
+    )
 
 
 def _causal_checks(task: Any, predictor: Any, test: list[Any], batch_size: int) -> dict[str, Any]:

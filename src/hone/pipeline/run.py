@@ -65,16 +65,36 @@ class Run:
             self._predictor.loaded.task = task
         return self._predictor
 
-    def predict(self, texts: Sequence[Any]) -> list[dict[str, Any]]:
+    def baseline_model(self) -> Any:
+        """The best baseline, kept as a model of the run by `hone baseline` (`hone.baseline.saved`)."""
+        from hone.baseline import saved
+
+        folder = self.path / saved.FOLDER
+        if not saved.is_kept(folder):
+            raise FileNotFoundError(
+                f"{self.path} keeps no baseline model (no {saved.FOLDER}/): run `hone baseline {self.path}` — "
+                "the best of majority, TF-IDF + LR and frozen embeddings + LR is kept; other baselines cannot be"
+            )
+        return saved.load(folder)
+
+    def predict(self, texts: Sequence[Any], baseline: bool = False) -> list[dict[str, Any]]:
+        """Predictions of the trained model, or with `baseline` of the best baseline kept with the run."""
+        if baseline:
+            preds, confidence = self.baseline_model().predict(list(texts))
+            return _labelled(preds, confidence)
         predictor = self.predictor()
         preds, confidence = predictor.predict(list(texts))
         present = getattr(predictor.loaded.task, "present", None)
         if present is not None:
             return [{**present(p), "confidence": float(c)} for p, c in zip(preds, confidence, strict=True)]
-        return [
-            {"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
-            for p, c in zip(preds, confidence, strict=True)
-        ]
+        return _labelled(preds, confidence)
+
+
+def _labelled(preds: Sequence[Any], confidence: Sequence[float]) -> list[dict[str, Any]]:
+    return [
+        {"labels": list(p), "label": p[0] if len(p) == 1 else None, "confidence": float(c)}
+        for p, c in zip(preds, confidence, strict=True)
+    ]
 
 
 def not_a_run(path: Path) -> str:

@@ -16,7 +16,6 @@ from typing import Any
 
 from hone.config import HoneConfig, RunConfig, config_template, dump_config, load_config
 from hone.pipeline.run import Run
-from hone.progress import phase
 from hone.runs.rundir import RunDir, read_json, write_json
 
 ConfigLike = HoneConfig | str | Path | Mapping[str, Any]
@@ -77,7 +76,6 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
     file changed since the run started.
     """
     from hone.data.split import changed_files, manifest
-    from hone.tasks import spec_for
 
     cfg = config_of(config)
     run = RunDir(cfg.runs_dir / cfg.name).create()
@@ -92,44 +90,22 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
     files = [f for f in (cfg.data.train, cfg.data.dev, cfg.data.test) if f is not None]
     write_json(run.manifest, manifest(result.splits, files))
     run.config.write_text(dump_config(cfg), encoding="utf-8")
-    task = spec_for(cfg.task).task.from_config(cfg, [ex for split in result.splits.values() for ex in split])
-    return Prepared(cfg, run, result.splits, result, task)
+    return _prepared(cfg, run, result)
 
 
-def baseline(config: ConfigLike) -> dict[str, Any]:
-    """Fit and score every configured baseline on the test split; writes baseline.json."""
-    from hone.runs.lock import hold
-
+def prepared(config: ConfigLike) -> Prepared:
+    """What `prepare` gives, for a run that exists, writing nothing (its split and reports stay as they are)."""
     cfg = config_of(config)
-    with hold(_run_dir(cfg), "hone baseline"):
-        return _baseline(prepare(cfg))
+    result = check(cfg)
+    result.raise_for_errors()
+    return _prepared(cfg, RunDir(cfg.runs_dir / cfg.name), result)
 
 
-def _baseline(p: Prepared) -> dict[str, Any]:
-    from hone.evaluate.evaluator import best_baseline, evaluate_predictor
-    from hone.models.resolve import resolve_model
+def _prepared(cfg: HoneConfig, run: RunDir, result: Any) -> Prepared:
     from hone.tasks import spec_for
 
-    cfg, test = p.config, p.splits["test"]
-    out: dict[str, Any] = {
-        "primary_metric": p.task.primary_metric,
-        "higher_is_better": p.task.higher_is_better,
-        "n": len(test),
-        "baselines": {},
-    }
-    for predictor in spec_for(cfg.task).baselines(cfg, str(resolve_model(cfg.model.name)), p.task):
-        with phase(f"baseline {predictor.name}: fit", len(p.splits["train"]), "examples"):
-            predictor.fit(p.splits["train"])
-        with phase(f"baseline {predictor.name}: test split", len(test), "examples"):
-            outcome = evaluate_predictor(p.task, predictor, test)
-        out["baselines"][predictor.name] = {
-            **outcome.metrics,
-            "cost": outcome.cost,
-            "predictions": [p.task.to_json(x) for x in outcome.predictions],
-        }
-    out["best"] = best_baseline(out["baselines"], p.task.primary_metric, p.task.higher_is_better)
-    write_json(p.run.baseline, out)
-    return out
+    task = spec_for(cfg.task).task.from_config(cfg, [ex for split in result.splits.values() for ex in split])
+    return Prepared(cfg, run, result.splits, result, task)
 
 
 def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Run:
@@ -140,11 +116,11 @@ def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Ru
     from hone.runs.lock import hold
 
     cfg = config_of(config)
-    with hold(_run_dir(cfg), "hone train"):
+    with hold(run_dir_of(cfg), "hone train"):
         return _train(cfg, resume, progress)
 
 
-def _run_dir(cfg: HoneConfig) -> RunDir:
+def run_dir_of(cfg: HoneConfig) -> RunDir:
     return RunDir(cfg.runs_dir / cfg.name)
 
 
@@ -153,8 +129,8 @@ def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
     from hone.train.signals import Stopped
     from hone.train.trainer import fit
 
-    _refuse_a_start_that_cannot_go_on(_run_dir(cfg), resume)
-    registry = open_registry(cfg.runs_dir, _note)  # a damaged one is repaired, or refused, before the slow part
+    _refuse_a_start_that_cannot_go_on(run_dir_of(cfg), resume)
+    registry = open_registry(cfg.runs_dir, note)  # a damaged one is repaired, or refused, before the slow part
     p = prepare(cfg, resume=resume)
     registry.start(
         p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
@@ -200,29 +176,6 @@ def _config_hash(p: Prepared) -> str:
     return hashlib.sha256(p.run.config.read_bytes()).hexdigest()[:16]
 
 
-def evaluate(run: Run | str | Path) -> dict[str, Any]:
-    """Score the trained model on the test split, compare with the best baseline; writes eval.json."""
-    from hone.evaluate.report_data import build_eval
-    from hone.runs.lock import hold
-
-    r = Run.of(run)
-    with hold(r.dir, "hone eval"):
-        p = prepare(r.config)
-        result = build_eval(p, r.predictor(task=p.task))
-        write_json(p.run.eval, result)
-        _record_score(p, result)
-    return result
-
-
-def _record_score(p: Prepared, result: dict[str, Any]) -> None:
-    from hone.runs.rebuild import open_registry
-
-    registry = open_registry(p.config.runs_dir, _note)
-    if registry.get(p.config.name) is not None:
-        metric = result["primary_metric"]
-        registry.set_metric(p.config.name, metric, result["metrics"][metric])
-
-
 def report(run: Run | str | Path) -> Path:
     """Write report.html for a run and return its path."""
     from hone.report.html import write_report
@@ -231,10 +184,10 @@ def report(run: Run | str | Path) -> Path:
     return write_report(r.path)
 
 
-def predict(run: Run | str | Path, texts: Sequence[str]) -> list[dict[str, Any]]:
-    """Label texts with a trained run: [{"labels": [...], "confidence": p}, ...]."""
-    r = Run.of(run)
-    return r.predict(texts)
+def predict(run: Run | str | Path, texts: Sequence[str], baseline: bool = False) -> list[dict[str, Any]]:
+    """Label texts with a trained run (with `baseline`: with the best baseline kept with it):
+    [{"labels": [...], "confidence": p}, ...]."""
+    return Run.of(run).predict(texts, baseline=baseline)
 
 
 def check_run(run: Run | str | Path, limit: int = 16) -> dict[str, Any]:
@@ -278,7 +231,7 @@ def runs(runs_dir: str | Path = "runs", rebuild: bool = False, log: Callable[[st
     from hone.runs.rebuild import REGISTRY, open_registry
     from hone.runs.rebuild import rebuild as rebuild_index
 
-    log = log or _note
+    log = log or note
     if rebuild:
         log(rebuild_index(Path(runs_dir)).line())
     elif not (Path(runs_dir) / REGISTRY).exists():
@@ -286,20 +239,6 @@ def runs(runs_dir: str | Path = "runs", rebuild: bool = False, log: Callable[[st
     return open_registry(Path(runs_dir), log).list()
 
 
-def _note(line: str) -> None:
+def note(line: str) -> None:
     """Tell the user something that happened on the side (e.g. a registry repaired), on stderr."""
     print(line, file=sys.stderr)
-
-
-def tune(data: str | Path, task: str = "classify", name: str | None = None, **settings: Any) -> Run:
-    """The whole pipeline with defaults: check, baselines, train, evaluate, report.
-
-    `settings` are dotted config overrides with `__` for dots, e.g. `train__epochs=2`.
-    """
-    raw: dict[str, Any] = {"task": task, "name": name or Path(data).stem, "data": {"train": str(Path(data).resolve())}}
-    cfg = load_config(raw, [f"{k.replace('__', '.')}={v}" for k, v in settings.items()])
-    baseline(cfg)
-    run = train(cfg)
-    evaluate(run)
-    report(run)
-    return run

@@ -29,6 +29,7 @@ def noise_section(eval_json: dict[str, Any] | None) -> str:
     if "unavailable" in suspects:
         return _note(f"Not available for this run: {_e(suspects['unavailable'])}.")
     parts = [
+        f'<p class="warning" id="suspects-warning">{_e(suspects["warning"])}.</p>' if suspects.get("warning") else "",
         f"<p>{EXPLANATION}</p>",
         _note(f"{_e(suspects.get('note'))}."),
         "<h3>Highest loss</h3>",

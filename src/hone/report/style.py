@@ -7,6 +7,7 @@ main{max-width:1100px;margin:0 auto;padding:24px 28px 60px;background:#fff}
 h1{font-size:1.6rem;margin:0 0 4px}.meta{color:#4b5563;font-size:.92rem}.meta span{margin-right:1em}
 h2{font-size:1.2rem;margin:32px 0 10px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 .verdict{border-left:6px solid;border-radius:6px;padding:14px 18px;margin:20px 0;font-size:1.15rem}
+p.warning{background:#fffbeb;padding:6px 10px;border-radius:4px}
 .verdict.good{background:#ecfdf5;border-color:#059669}.verdict.warn{background:#fffbeb;border-color:#d97706}
 .detail{font-size:.9rem;color:#374151;margin-top:6px}.note{color:#4b5563;font-size:.88rem}
 table{border-collapse:collapse;width:100%;font-size:.9rem;margin:8px 0}th{background:#f3f4f6}

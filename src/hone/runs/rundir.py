@@ -8,6 +8,8 @@ runs/<name>/
   model/           final weights (PEFT adapter or full model) + tokenizer + hone.json
   metrics.jsonl    one line per logged step and per dev evaluation
   eval.json        test metrics, breakdowns, worst examples, comparison with the best baseline
+  evaluations/     the same for other held-out files (`hone eval RUN --test FILE`), one JSON each
+  baseline-model/  the best baseline kept as a model (majority, TF-IDF + LR, frozen embeddings + LR)
   report.html      the human view
   .lock            held (flock) by the one process writing into the run; see hone.runs.lock
 """
@@ -64,6 +66,11 @@ class RunDir:
     @property
     def eval(self) -> Path:
         return self.path / "eval.json"
+
+    @property
+    def evaluations(self) -> Path:
+        """Evaluations on other held-out files (`hone eval RUN --test FILE`), one JSON each."""
+        return self.path / "evaluations"
 
     @property
     def report(self) -> Path:

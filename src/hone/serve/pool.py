@@ -52,6 +52,25 @@ class Served:
         return self.engine is not None and (self.kind == "base" or hasattr(self.task, "chat_template"))
 
 
+class KeptBaseline:
+    """A kept baseline behind the interface the task routes call (`task.predict(model, tokenizer, texts, ...)`)."""
+
+    def __init__(self, predictor: Any) -> None:
+        self.predictor = predictor
+
+    def predict(self, model: Any, tokenizer: Any, texts: list[str], batch_size: int, autocast: Any = None) -> Any:
+        return self.predictor.predict(list(texts))
+
+
+def default_name(model_dir: Path) -> str:
+    """The name a model is served under by default: its run's (a kept baseline: the run's, plus -baseline)."""
+    if model_dir.name == "model":
+        return model_dir.parent.name
+    if model_dir.name == "baseline-model":
+        return f"{model_dir.parent.name}-baseline"
+    return model_dir.name
+
+
 def model_dir_of(path: Path) -> Path:
     """A run directory's model/ folder, or the folder itself when it already is one."""
     for candidate in (path / "model", path):
@@ -109,7 +128,7 @@ class ModelPool:
         from hone.tasks import task_from_description
 
         model_dir = model_dir_of(Path(path))
-        name = name or (model_dir.parent.name if model_dir.name == "model" else model_dir.name)
+        name = name or default_name(model_dir)
         if name in self.models:
             raise APIError(
                 409,
@@ -119,6 +138,11 @@ class ModelPool:
             )
         _refuse_pickles(model_dir)
         meta = _meta(model_dir)
+        if meta.get("kind") == "baseline":
+            served = self._load_baseline(name, model_dir, str(meta.get("task")))
+            served.pinned = pinned
+            self.models[name] = served
+            return served
         try:
             task = task_from_description(meta)
         except (KeyError, TypeError, ValueError) as exc:
@@ -230,6 +254,16 @@ class ModelPool:
             )
         check_adapter(model_dir, adapter, self.engines[base].model.get_base_model())
         return model_dir
+
+    def _load_baseline(self, name: str, model_dir: Path, task: str) -> Served:
+        """A run's kept baseline (`hone.baseline.saved`), served on its task's route like a tuned encoder."""
+        from hone.baseline import saved
+
+        try:
+            predictor = saved.load(model_dir)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise APIError(400, f"the kept baseline cannot be loaded: {exc}", code="bad_adapter") from None
+        return Served(name, task, KeptBaseline(predictor), None, model=predictor, path=model_dir)
 
     def load_adapter(self, model_dir: Path, name: str) -> Served:
         """Put an adapter `check_adapter_load` accepted onto its base (on the compute thread, between steps)."""

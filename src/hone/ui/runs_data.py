@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from hone.evaluate.standing import standing
 from hone.runs.registry import Registry, RunRecord
 from hone.runs.rundir import RunDir
 
@@ -109,6 +110,7 @@ def summary(runs_dir: Path, name: str, record: RunRecord | None) -> dict[str, An
         "job": job,
     }
     row["phase"] = phase(row["status"], job)
+    row["standing"] = standing(read_json_file(run.eval))
     return row
 
 

@@ -58,13 +58,16 @@ async function runsPage() {
     el("td", {}, el("a", {href: `/runs/${encodeURIComponent(r.name)}`}, r.name)),
     el("td", {}, show(r.task)), el("td", {class: "model"}, show(r.model)), el("td", {}, show(r.method)),
     el("td", {class: `status ${r.status}`}, r.phase), el("td", {}, show(r.primary_metric)),
-    num(r.score, {class: "num score"}), el("td", {}, show(r.finished)),
+    num(r.score, {class: `num score ${r.standing.state}`}),
+    el("td", {class: `standing ${r.standing.state}`, "data-state": r.standing.state}, r.standing.text),
+    el("td", {}, show(r.finished)),
     el("td", {}, el("input", {type: "checkbox", class: "pick", value: r.name}))));
   const compare = el("button", {id: "compare-selected", onclick: () => {
     const picked = [...document.querySelectorAll(".pick:checked")].map((c) => c.value);
     if (picked.length) location.href = `/compare?runs=${encodeURIComponent(picked.join(","))}`;
   }}, "Compare selected");
-  content.replaceChildren(table(["name", "task", "model", "method", "status", "metric", "score", "finished", ""],
+  content.replaceChildren(table(["name", "task", "model", "method", "status", "metric", "score",
+    "vs best baseline (95% CI)", "finished", ""],
     rows, {id: "runs"}), compare);
   if (data.runs.some(busy)) setTimeout(() => runsPage().catch(fail), 3000);
 }
@@ -188,6 +191,7 @@ function suspects(ev) {
       el("td", {}, show(x.label)), el("td", {}, show(x.predicted)), num(x.confidence), num(x.loss))), {id})
     : note("None.")];
   return section("Suspect labels", "suspects",
+    s.warning ? el("p", {class: "warning", id: "suspects-warning"}, `${s.warning}.`) : null,
     note(`${show(s.scored)} of ${show(s.of)} ${show(s.split)} examples scored. ${s.note || ""}`),
     list("Highest loss", s.highest_loss, "suspects-loss"), list("Confidently wrong", s.confidently_wrong, "suspects-wrong"));
 }
