@@ -59,6 +59,12 @@ class Bench:
             for ids in self.tokenizer(self.chunks, truncation=True, max_length=self.task.max_length)["input_ids"]
         ]
         self.vectors: dict[str, np.ndarray] = {}
+        self.onnx = _onnx_models(self.model, self.tokenizer)
+
+    def hone_onnx(self, chunks: list[str], kind: str) -> dict[str, Any]:
+        """hone's same encode path, the model run by ONNX Runtime (`hone export --target onnx [--quantize int8]`)."""
+        self.vectors[kind] = self.task.vectors(self.onnx[kind], self.tokenizer, chunks, self.sizes.batch)
+        return {"chunks": len(chunks), "tokens": sum(self.lengths[: len(chunks)])}
 
     def hone(self, chunks: list[str]) -> dict[str, Any]:
         self.vectors[HONE] = self.task.vectors(self.model, self.tokenizer, chunks, self.sizes.batch)
@@ -90,19 +96,49 @@ def run(settings: Settings) -> Result:
             warm=lambda: bench.comparison(warm),
         ),
     ]
+    for kind, label in (("onnx", "fp32"), ("onnx-int8", "int8 dynamic quantisation")):
+        cases.append(
+            Case(
+                f"hone-{kind}",
+                f"hone EmbedTask.vectors on ONNX Runtime ({label}), batch {bench.sizes.batch}",
+                HONE,
+                lambda kind=kind: bench.hone_onnx(chunks, kind),
+                per="chunks",
+                warm=lambda kind=kind: bench.hone_onnx(warm, kind),
+            )
+        )
     figures = measure(cases, settings)
     return Result(NAME, __doc__.splitlines()[0], workload(bench), figures, settings, checks(bench))
 
 
 def checks(bench: Bench) -> dict[str, Any]:
     """Cosine between hone's and sentence-transformers' vector of every chunk (from the last timed runs)."""
-    a, b = (_unit(bench.vectors[side]) for side in (HONE, COMPARISON))
-    cosine = (a * b).sum(axis=1)
+    b = _unit(bench.vectors[COMPARISON])
+    found: dict[str, Any] = {"threshold": MIN_COSINE}
+    for side, prefix in ((HONE, ""), ("onnx", "onnx_"), ("onnx-int8", "onnx_int8_")):
+        cosine = (_unit(bench.vectors[side]) * b).sum(axis=1)
+        found[f"{prefix}min_cosine"] = float(cosine.min())
+        found[f"{prefix}mean_cosine"] = float(cosine.mean())
+        found[f"{prefix}chunks_below"] = int((cosine < MIN_COSINE).sum())
+    found["same_vectors"] = bool(found["min_cosine"] >= MIN_COSINE)
+    found["onnx_same_vectors"] = bool(found["onnx_min_cosine"] >= MIN_COSINE)
+    return found
+
+
+def _onnx_models(model: Any, tokenizer: Any) -> dict[str, Any]:
+    """The model traced to ONNX as `hone export --target onnx` traces it, fp32 and int8, run by ONNX Runtime."""
+    import tempfile
+    from pathlib import Path
+
+    from hone.export.onnx import quantize_int8, trace
+    from hone.models.onnx_runtime import OnnxModel
+
+    folder = Path(tempfile.mkdtemp(prefix="hone-bench-onnx-"))
+    trace(model, tokenizer, "embed", folder / "model.onnx")
+    quantize_int8(folder / "model.onnx", folder / "model_int8.onnx")
     return {
-        "min_cosine": float(cosine.min()),
-        "chunks_below": int((cosine < MIN_COSINE).sum()),
-        "threshold": MIN_COSINE,
-        "same_vectors": bool(cosine.min() >= MIN_COSINE),
+        "onnx": OnnxModel(folder / "model.onnx", "sentence_embedding"),
+        "onnx-int8": OnnxModel(folder / "model_int8.onnx", "sentence_embedding"),
     }
 
 

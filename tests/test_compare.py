@@ -174,7 +174,7 @@ def test_cli_writes_compare_json_and_html(tmp_path: Path) -> None:
     html = (out / "compare.html").read_text()
     assert "id=win-rate" in html and "exact" in html and 'href="data:,"' in html
     missing = runner.invoke(app, ["compare", str(tmp_path / "nope"), "--out", str(out)])
-    assert missing.exit_code == 1 and "not a hone run directory" in missing.output
+    assert missing.exit_code == 1 and "nope: no such directory" in missing.output
 
 
 # --- the model judge over HTTP ------------------------------------------------------------------------

@@ -111,10 +111,10 @@ def test_export_embeddings_writes_the_corpus_vectors(embed_config: dict, tmp_pat
 
     embed_config["train"]["max_steps"] = 2
     run = hone.train(hone.load_config(embed_config), progress=False)
-    out = tmp_path / "vectors.jsonl"
+    out = tmp_path / "vectors"
     result = CliRunner().invoke(app, ["export", str(run.path), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 150 and {"id", "text", "vector"} == set(rows[0]) and len(rows[0]["vector"]) == 32
-    bad = CliRunner().invoke(app, ["export", str(run.path), "--out", str(out), "--target", "gguf"])
+    rows = [json.loads(line) for line in (out / "vectors.jsonl").read_text().splitlines()]
+    assert len(rows) == 150 and {"id", "payload", "vector"} == set(rows[0]) and len(rows[0]["vector"]) == 32
+    bad = CliRunner().invoke(app, ["export", str(run.path), "--out", str(out), "--target", "tflite"])
     assert bad.exit_code == 2 and "choose embeddings" in bad.output

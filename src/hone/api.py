@@ -52,7 +52,9 @@ __all__ = [
     "example_config",
     "export_baseline",
     "export_embeddings",
+    "export_gguf",
     "export_llm",
+    "export_onnx",
     "export_vllm",
     "init_config",
     "predict",
@@ -123,19 +125,13 @@ def demo(runs_dir: str | Path = "runs", epochs: int | None = None, log: Any = pr
     return {"run": run, "verdict": result_eval["verdict"], "report": report(run), "eval": result_eval}
 
 
-def export_embeddings(run: Run | str | Path, out: str | Path) -> int:
-    """Embed an embed run's corpus with the tuned model into `{id, text, vector}` JSONL (for OpenSearch,
-    Qdrant or any vector store); returns the number of chunks written."""
-    from hone.retrieval.index import export_jsonl
+def export_embeddings(run: Run | str | Path, out: str | Path) -> dict[str, Any]:
+    """Embed an embed run's corpus with the tuned model into the folder `out`: `vectors.jsonl` (Qdrant-shaped
+    points: UUID ids, the hone id and text as payload), `manifest.json` and a README with the commands that load
+    it into Qdrant or LanceDB (see `hone.export.embeddings`). Returns the manifest with "path"."""
+    from hone.export.embeddings import export_embeddings as write
 
-    r = Run.of(run)
-    p = prepare(r.config)
-    if not hasattr(p.task, "vectors"):
-        raise ValueError(f"{r.path} is a {p.task.name} run; embeddings export needs an embed run")
-    loaded = r.predictor(task=p.task).loaded
-    corpus = p.task.corpus
-    vectors = p.task.vectors(loaded.model, loaded.tokenizer, [d.text for d in corpus], p.config.eval.batch_size)
-    return export_jsonl(Path(out), [d.id for d in corpus], [d.text for d in corpus], vectors)
+    return write(Run.of(run).path, out)
 
 
 def export_baseline(run: Run | str | Path, out: str | Path) -> str:
@@ -173,6 +169,32 @@ def export_llm(
     if target == "merged":
         return llm.export_merged(r.path, out, tolerance, prompts)
     raise ValueError(f"target {target!r}: choose adapter or merged")
+
+
+def export_gguf(
+    run: Run | str | Path,
+    out: str | Path,
+    quant: str = "f16",
+    prompts: Sequence[Any] | None = None,
+    min_agreement: float = 1.0,
+) -> dict[str, Any]:
+    """Export a causal-LM run to `out` as a GGUF file (`quant`: f16, q8_0, bf16 or f32) with an Ollama Modelfile,
+    through llama.cpp's converter (`pip install 'hone[export-gguf]'`); written only when the file, reloaded
+    through transformers' GGUF loader, answers `prompts` (default: the test split) as the run does (the share
+    `min_agreement` of them; default all). See
+    `hone.export.gguf`. Returns {"path", "file", "quant", "check"}."""
+    from hone.export.gguf import export_gguf as write
+
+    return write(run.path if isinstance(run, Run) else Path(run), out, quant, prompts, min_agreement)
+
+
+def export_onnx(run: Run | str | Path, out: str | Path, quantize: str | None = None) -> dict[str, Any]:
+    """Export an encoder run (classify, ner, embed, rerank) to `out` as ONNX for ONNX Runtime, written only when it
+    matches the run on its test texts; `quantize="int8"` adds a dynamically quantised copy, reported as measured.
+    See `hone.export.onnx`. Returns {"path", "checks"}."""
+    from hone.export.onnx import export_onnx as write
+
+    return write(run.path if isinstance(run, Run) else Path(run), out, quantize)
 
 
 def export_vllm(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from hone.cli import advise, compare, estimate, info, pipeline, serve, sweep, ui
+from hone.cli import advise, compare, estimate, export, info, pipeline, serve, sweep, ui
 from hone.cli.data import app as data_app
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 pipeline.register(app)
+export.register(app)
 info.register(app)
 serve.register(app)
 for module in (advise, estimate, sweep, compare, ui):

@@ -1,11 +1,11 @@
-"""Pipeline commands, in the order data flows: check, baseline, train, eval, report, predict."""
+"""Pipeline commands, in the order data flows: check, baseline, train, eval, report, predict (export: cli/export.py)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,7 +30,7 @@ SetOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    for command in (check, baseline, train, eval_, report, predict, export):
+    for command in (check, baseline, train, eval_, report, predict):
         name = command.__name__.rstrip("_")
         app.command(name)(command)
 
@@ -196,80 +196,3 @@ def _text_of(line: str) -> str:
         except (ValueError, KeyError):
             pass
     return line
-
-
-EXPORT_TARGETS = ("embeddings", "adapter", "merged", "vllm", "baseline")
-
-
-def export(
-    runs: Annotated[
-        list[Path],
-        typer.Argument(help="The run directory, e.g. runs/tickets; for --target vllm one or more (one adapter each)."),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the export.")],
-    target: Annotated[
-        str,
-        typer.Option(
-            help="What to export: `embeddings` (an embed run's corpus as JSONL), `adapter` (a causal-LM run's PEFT "
-            "adapter + tokenizer), `merged` (the adapter merged into its base, checked first), `vllm` (a bundle "
-            "serving the LoRA adapters of one or more runs on their shared base with vLLM) or `baseline` (the best "
-            "baseline kept with the run)."
-        ),
-    ] = "embeddings",
-    tolerance: Annotated[
-        float, typer.Option(help="`merged`: largest logit difference from the unmerged model allowed.")
-    ] = 1e-3,
-    base_out: Annotated[
-        Path | None,
-        typer.Option(help="`vllm`: also copy the base model here (e.g. OUT/base) and serve it from there."),
-    ] = None,
-) -> None:
-    """Export from a run for use outside hone.
-
-    embeddings: {id, text, vector} lines for a vector store (embed runs).
-
-    adapter: the PEFT adapter and tokenizer, for PeftModel.from_pretrained on the base.
-
-    merged: adapter merged into the base, for AutoModelForCausalLM.from_pretrained;
-    written only if logits match within --tolerance and greedy answers are identical.
-
-    vllm: LoRA runs on one base, for one vLLM server: adapters, chat template, vllm.json, launch.sh.
-
-    baseline: the best baseline kept with the run (no pickle), for `hone predict`/`hone serve` elsewhere.
-
-    vllm refuses, with every reason, runs vLLM cannot serve as they are (DoRA, prompt tuning, full weights).
-    """
-    from hone import api
-
-    if target not in EXPORT_TARGETS:
-        raise typer.BadParameter(f"--target {target!r}: choose {', '.join(EXPORT_TARGETS)}")
-    if target != "vllm" and len(runs) != 1:
-        raise typer.BadParameter(
-            f"--target {target} exports one run and {len(runs)} were given; only --target vllm takes several runs"
-        )
-    with friendly_errors():
-        if target == "vllm":
-            _print_vllm(api.export_vllm(runs, out, base_out))
-            return
-        if target == "embeddings":
-            print(f"{api.export_embeddings(runs[0], out)} chunk(s) written to {out}")
-            return
-        if target == "baseline":
-            print(f"the run's best baseline ({api.export_baseline(runs[0], out)}) written to {out}")
-            return
-        result = api.export_llm(runs[0], out, target, tolerance)
-    if target == "merged":
-        print(
-            f"merged model checked on {result['prompts']} held-out prompt(s): largest logit difference "
-            f"{result['max_abs_diff']:.3g}, identical greedy answers"
-        )
-    print(f"{target} written to {result['path']}")
-
-
-def _print_vllm(bundle: dict[str, Any]) -> None:
-    names = ", ".join(adapter["name"] for adapter in bundle["adapters"])
-    print(
-        f"vllm bundle written to {bundle['path']}: adapter(s) {names} on {bundle['base']['name']} "
-        f"(--max-lora-rank {bundle['max_lora_rank']})"
-    )
-    print(f"start it on a GPU machine with vLLM: {Path(bundle['path']) / 'launch.sh'}")

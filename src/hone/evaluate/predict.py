@@ -30,7 +30,8 @@ def batched(
     """
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     out: list[np.ndarray] = [np.zeros(0)] * len(features)
-    device = next(model.parameters()).device
+    first = next(model.parameters(), None)  # an ONNX Runtime model has none: it runs on the CPU
+    device = first.device if first is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
     with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from hone.export.staging import check_target, staged
+from hone.train.save import name_base_by_hub_id
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "hone.json")
 NOT_COPIED = {"README.md"}  # PEFT's empty model card: the export writes its own
@@ -34,7 +35,8 @@ def export_adapter(run_dir: str | Path, out: str | Path) -> Path:
         for path in sorted(model_dir.iterdir()):
             if path.is_file() and path.name not in NOT_COPIED:
                 shutil.copy2(path, tmp / path.name)
-        (tmp / "README.md").write_text(_adapter_readme(meta, out), encoding="utf-8")
+        name_base_by_hub_id(tmp, str(meta["base_model"]))
+        (tmp / "README.md").write_text(_adapter_readme(meta, Path(run_dir), out), encoding="utf-8")
     return out
 
 
@@ -52,7 +54,7 @@ def export_merged(
     run_dir, out = Path(run_dir), Path(out)
     model_dir, meta = adapter_model_dir(run_dir, out)
     _check_mergeable(model_dir, meta)
-    _check_target(out)  # before the slow part
+    check_target(out)  # before the slow part
     loaded = load_trained(model_dir)
     model = loaded.model.float()
     ids = _prompt_ids(run_dir, loaded, prompts)
@@ -64,7 +66,7 @@ def export_merged(
         merged.save_pretrained(str(tmp), safe_serialization=True)
         loaded.tokenizer.save_pretrained(str(tmp))
         (tmp / "hone.json").write_text(json.dumps({**meta, "merged": True}, indent=2))
-        (tmp / "README.md").write_text(_merged_readme(meta, out, diff, len(ids), tolerance), encoding="utf-8")
+        (tmp / "README.md").write_text(_merged_readme(meta, run_dir, out, diff, len(ids), tolerance), encoding="utf-8")
     return {"max_abs_diff": diff, "prompts": len(ids), "identical_generations": True, "path": str(out)}
 
 
@@ -194,14 +196,13 @@ def _prompting(meta: dict[str, Any]) -> str:
     return f"Render prompts as training did: {how}{system}; generation is greedy."
 
 
-def _adapter_readme(meta: dict[str, Any], out: Path) -> str:
-    base = _base_dir(str(meta["base_model"]))
-    return f"""# {meta.get("task")} adapter exported by hone
+def _adapter_readme(meta: dict[str, Any], run_dir: Path, out: Path) -> str:
+    from hone.export.card import base_reference, model_card
 
-- base model: `{meta["base_model"]}` (weights at `{base}`)
-- method: {meta.get("method")}
-
-Load the adapter on the exact base weights it was trained on:
+    base, local = base_reference(meta), _base_dir(str(meta["base_model"]))
+    where = f" (on this machine: `{local}`)" if local != base else ""
+    usage = f"""Base model: `{base}`{where}; method {meta.get("method")}. Load the adapter on the exact base weights it
+was trained on:
 
 ```python
 from peft import PeftModel
@@ -214,14 +215,15 @@ tokenizer = AutoTokenizer.from_pretrained("{out}")
 
 {_prompting(meta)} `hone.json` records the task settings hone trained with.
 """
+    return model_card(meta, run_dir, f"{meta.get('task')} adapter exported by hone", usage, "peft", ["lora"])
 
 
-def _merged_readme(meta: dict[str, Any], out: Path, diff: float, prompts: int, tolerance: float) -> str:
-    return f"""# {meta.get("task")} model exported by hone (adapter merged)
+def _merged_readme(meta: dict[str, Any], run_dir: Path, out: Path, diff: float, prompts: int, tolerance: float) -> str:
+    from hone.export.card import base_reference, model_card
 
-- base model: `{meta["base_model"]}`, {meta.get("method")} adapter merged into it; weights in float32
-- checked on {prompts} held-out prompt(s): largest logit difference from the unmerged model {diff:.3g}
-  (tolerance {tolerance:g}), identical greedy answers
+    usage = f"""Base model `{base_reference(meta)}`, {meta.get("method")} adapter merged into it; weights in float32.
+Checked on {prompts} held-out prompt(s): largest logit difference from the unmerged model {diff:.3g}
+(tolerance {tolerance:g}), identical greedy answers.
 
 ```python
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -232,35 +234,6 @@ tokenizer = AutoTokenizer.from_pretrained("{out}")
 
 {_prompting(meta)} `generation_config.json` stops at the template's end-of-turn token.
 """
-
-
-def _check_target(out: Path) -> None:
-    """Replace only an empty folder or an earlier export (it holds hone.json), never anything else."""
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise FileExistsError(f"{out} exists and is not a folder; choose another output path")
-    if out.is_dir() and any(out.iterdir()) and not (out / "hone.json").is_file():
-        raise FileExistsError(f"{out} is a folder with other files in it; export to a new or empty folder")
-
-
-@contextmanager
-def staged(out: Path) -> Iterator[Path]:
-    """A temporary folder beside `out`, its files fsynced and renamed to `out` when the block succeeds, removed
-    when it fails. `out` may be missing, an empty folder or an earlier export (replaced whole); nothing else."""
-    _check_target(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        for path in tmp.rglob("*"):
-            if path.is_file():
-                with open(path, "rb") as fh:
-                    os.fsync(fh.fileno())
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return model_card(
+        meta, run_dir, f"{meta.get('task')} model exported by hone (adapter merged)", usage, "transformers"
+    )

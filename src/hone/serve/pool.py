@@ -220,8 +220,10 @@ class ModelPool:
 
     def _load_encoder(self, name: str, model_dir: Path) -> Served:
         from hone.models.load import load_trained
+        from hone.models.onnx_runtime import is_onnx_export, load_onnx
 
-        loaded = load_trained(model_dir)
+        # an ONNX export (`hone export --target onnx`) is served through ONNX Runtime
+        loaded = load_onnx(model_dir) if is_onnx_export(model_dir) else load_trained(model_dir)
         return Served(name, loaded.task.name, loaded.task, loaded.tokenizer, model=loaded.model, path=model_dir)
 
     def check_adapter_load(self, root: Path, name: str, relative: str) -> Path:

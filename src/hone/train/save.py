@@ -29,6 +29,7 @@ def save_final_model(model: nn.Module, tokenizer: Any, task: Any, config: HoneCo
     tokenizer.save_pretrained(str(tmp))
     meta = {**task.describe(), "base_model": config.model.name, "method": config.model.method, "format": 1}
     (tmp / "hone.json").write_text(json.dumps(meta, indent=2))
+    name_base_by_hub_id(tmp, config.model.name)
     for path in tmp.iterdir():
         _fsync(path)
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -36,6 +37,20 @@ def save_final_model(model: nn.Module, tokenizer: Any, task: Any, config: HoneCo
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def name_base_by_hub_id(folder: Path, base_model: str) -> None:
+    """Point `adapter_config.json`'s base_model_name_or_path at the base's Hub id where it has one: PEFT writes the
+    local folder the base was loaded from (a cache path no other machine has). hone reads the base from hone.json."""
+    from hone.models.resolve import hub_id
+
+    path = folder / "adapter_config.json"
+    upstream = hub_id(base_model)
+    if upstream is None or not path.is_file():
+        return
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = upstream
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _merge_sentence_transformer_adapters(model: nn.Module) -> None:
