@@ -191,7 +191,10 @@ def run_systems(run_path: Path, cache: Path | None = None) -> list[tuple[str, st
 
     found = []
     if run.dir.model.exists():
-        found.append((name, str(run.path), rows(name, _tuned_answers(run, test, task, cache))))
+        from hone.train.setup import compute_threads
+
+        with compute_threads(run.config.train.threads):
+            found.append((name, str(run.path), rows(name, _tuned_answers(run, test, task, cache))))
     for method, answers in _baseline_answers(run, len(test)).items():
         found.append((f"{name}:{method}", f"{run.dir.baseline}", rows(f"{name}:{method}", answers)))
     return found

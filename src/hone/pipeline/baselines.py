@@ -25,9 +25,10 @@ def baseline(config: ConfigLike, fresh: bool = False) -> dict[str, Any]:
     """Fit and score every configured baseline on the test split; writes baseline.json (and keeps the winner).
     Results of an earlier run with the same fingerprint are reused unless `fresh`."""
     from hone.runs.lock import hold
+    from hone.train.setup import compute_threads
 
     cfg = config_of(config)
-    with hold(run_dir_of(cfg), "hone baseline"):
+    with hold(run_dir_of(cfg), "hone baseline"), compute_threads(cfg.train.threads):
         p = prepare(cfg)
         fingerprint = fingerprint_of(p)
         earlier = None if fresh else reusable(p, fingerprint)

@@ -21,9 +21,10 @@ def evaluate(run: Run | str | Path, test: str | Path | None = None) -> dict[str,
     eval.json (or evaluations/<file>-<hash>.json, whose path is returned under "path")."""
     from hone.evaluate.report_data import build_eval
     from hone.runs.lock import hold
+    from hone.train.setup import compute_threads
 
     r = Run.of(run)
-    with hold(r.dir, "hone eval"):
+    with hold(r.dir, "hone eval"), compute_threads(r.config.train.threads):
         if test is not None:
             return _on_file(r, Path(test))
         p = prepare(config_of(r.path))

@@ -78,7 +78,14 @@ class Run:
         return saved.load(folder)
 
     def predict(self, texts: Sequence[Any], baseline: bool = False) -> list[dict[str, Any]]:
-        """Predictions of the trained model, or with `baseline` of the best baseline kept with the run."""
+        """Predictions of the trained model, or with `baseline` of the best baseline kept with the run, on the
+        run's `train.threads`."""
+        from hone.train.setup import compute_threads
+
+        with compute_threads(self.config.train.threads):
+            return self._predict(texts, baseline)
+
+    def _predict(self, texts: Sequence[Any], baseline: bool) -> list[dict[str, Any]]:
         if baseline:
             preds, confidence = self.baseline_model().predict(list(texts))
             return _labelled(preds, confidence)

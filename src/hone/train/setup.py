@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,21 @@ def seed_everything(seed: int) -> None:
 def set_threads(threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def compute_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to the run's `train.threads` for one step (baseline, eval, predict,
+    compare), the caller's restored after: in the Python API one process may run several runs' steps."""
+    if not threads:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def make_accelerator(precision: str):  # noqa: ANN201 - accelerate is imported lazily
