@@ -15,8 +15,8 @@ from hone.config.schema import ExtractDataConfig
 from hone.data import problems as P
 from hone.tasks import causal, task_from_description
 from hone.tasks.chat import IGNORE, prompt_ids
-from hone.tasks.extract import ExtractExample, Extraction, ExtractTask, parse_extract, to_type
-from hone.tasks.json_decode import JsonProgram, read_object
+from hone.tasks.extract import ExtractExample, Extraction, ExtractTask, _field_settings, parse_extract, to_type
+from hone.tasks.json_decode import JsonProgram, read_object, value_budget
 from tiny import WORDS, write_tiny_causal
 
 COLOURS = ["red", "blue", "green"]
@@ -177,6 +177,42 @@ def test_any_scores_decode_to_an_object_of_exactly_the_fields(
     assert all(o is not None and list(o) == task.fields for o in objects), answers
     assert all(o["colour"] in [*COLOURS, None] for o in objects if o)
     assert len(set(answers)) > 30  # the noise explored many paths
+
+
+def test_a_free_value_stops_at_its_own_fields_budget_not_the_shared_cap(lm: tuple) -> None:
+    """A rambling model (random scores) writes `size` values no longer than the training data's longest
+    `size` value allows, while `count`, with no length known, keeps the general cap."""
+    model, tokenizer = lm
+    task = _task(value_chars={"size": 2})
+    texts = [" ".join(WORDS[i : i + 5]) for i in range(24)]
+    program = JsonProgram(tokenizer, task.fields, task.values, value_chars=task.value_chars)
+
+    def value_tokens(field: str) -> list[int]:
+        results = causal.generate(
+            model,
+            tokenizer,
+            task.prompts(texts, tokenizer),
+            200,
+            8,
+            logits_processor=lambda rows: LogitsProcessorList([RandomScores(rows[0]), *program.processors(200)]),
+        )
+        objects = [read_object(tokenizer.decode(r["ids"], skip_special_tokens=True), task.fields) for r in results]
+        assert all(o is not None for o in objects)
+        return [len(tokenizer(o[field], add_special_tokens=False)["input_ids"]) for o in objects if o[field]]
+
+    sizes, counts = value_tokens("size"), value_tokens("count")
+    # Re-tokenising decoded random tokens takes more tokens than were written (measured: 7-13 for a budget
+    # of 8 written tokens, 39-81 under the general cap of 48), hence the factor 2.
+    assert sizes and counts and max(sizes) <= 2 * value_budget(2) < min(counts), (sizes, counts)
+
+
+def test_the_longest_training_value_of_each_field_is_kept_with_the_task() -> None:
+    examples = [_example({"colour": "red", "size": "xl", "count": 3}), _example({"colour": None, "size": "medium"})]
+    data = ExtractDataConfig(train="t.jsonl", fields={"colour": {}, "size": {}, "count": {"type": "integer"}})
+    settings = _field_settings(data, examples)
+    assert settings["value_chars"] == {"colour": 3, "size": 6, "count": 1}
+    task = ExtractTask(fields=list(FIELDS), value_chars=settings["value_chars"])
+    assert task_from_description(task.describe()).value_chars == settings["value_chars"]
 
 
 def test_greedy_predictions_parse_and_a_tight_budget_is_refused(lm: tuple) -> None:

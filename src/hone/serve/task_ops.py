@@ -161,11 +161,12 @@ def _program(served: Served, task: Any) -> Any:
                 f"field {name!r}: names must be 1-64 characters without quotes, backslashes or newlines",
                 param="fields",
             )
-    key = json.dumps([task.fields, task.values], sort_keys=True)
+    value_chars = getattr(task, "value_chars", None) or {}
+    key = json.dumps([task.fields, task.values, value_chars], sort_keys=True)
     if key not in served.programs:
         if len(served.programs) >= 64:
             served.programs.pop(next(iter(served.programs)))
-        served.programs[key] = JsonProgram(served.tokenizer, task.fields, task.values)
+        served.programs[key] = JsonProgram(served.tokenizer, task.fields, task.values, value_chars=value_chars)
     return served.programs[key]
 
 

@@ -192,7 +192,19 @@ def _field_settings(data: ExtractDataConfig, examples: Sequence[ExtractExample])
         "values": {name: f.values for name, f in declared.items()},
         "descriptions": {name: f.description for name, f in declared.items()},
         "instruction": data.instruction,
+        "value_chars": _longest_values(declared, examples),
     }
+
+
+def _longest_values(fields: Mapping[str, Any], examples: Sequence[ExtractExample]) -> dict[str, int]:
+    """Each field's longest value in `examples`, in characters, as the decoder will write it (fields with
+    no value in the data are left out: they keep the decoder's general cap)."""
+    longest: dict[str, int] = {}
+    for ex in examples:
+        for name, value in ex.fields:
+            if name in fields and value is not None:
+                longest[name] = max(longest.get(name, 0), len(value_text(value) or ""))
+    return longest
 
 
 # --- the task -----------------------------------------------------------------------------------------------
@@ -207,6 +219,7 @@ class ExtractTask(InstructTask):
     values: dict[str, list[str] | None] = field(default_factory=dict)
     descriptions: dict[str, str | None] = field(default_factory=dict)
     instruction: str = DEFAULT_INSTRUCTION
+    value_chars: dict[str, int] = field(default_factory=dict)  # longest training value per field (budgets)
 
     name = "extract"
     primary_metric = "field_f1_micro"
@@ -223,6 +236,7 @@ class ExtractTask(InstructTask):
             "values": dict(self.values),
             "descriptions": dict(self.descriptions),
             "instruction": self.instruction,
+            "value_chars": dict(self.value_chars),
         }
 
     def user_prompt(self, text: str) -> str:
@@ -281,7 +295,7 @@ class ExtractTask(InstructTask):
 
         Confidence: the mean probability of the tokens the model chose (forced scaffold tokens left out).
         """
-        program = JsonProgram(tokenizer, self.fields, self.values)
+        program = JsonProgram(tokenizer, self.fields, self.values, value_chars=self.value_chars)
         results = causal.generate(
             model,
             tokenizer,

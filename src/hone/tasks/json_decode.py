@@ -11,7 +11,8 @@ would, and an untuned model meets the tokens it knows.
 
 Each step costs a few tensor ops per row: which tokens may come next in a value is read from tables built
 once per tokenizer, by running every token's text through a small lexer of JSON values from each lexer
-state. A value that reaches `max_value_tokens`, or a row whose token budget runs short, is closed by the
+state. A value that reaches its field's budget (`value_budget` of the longest value of that field in the
+training data, at most `max_value_tokens`), or a row whose token budget runs short, is closed by the
 shortest way out (a token like '",' or the rest of `null`), so greedy decoding always produces text that
 `json.loads` parses into exactly the declared fields, within `max_new_tokens`.
 
@@ -43,6 +44,13 @@ INVALID = -1
 ESCAPES = frozenset('"\\/bfnrt')  # \uXXXX is never generated
 _NULL_NEXT = {N: ("u", NU), NU: ("l", NUL), NUL: ("l", CLOSED)}
 _SPECIAL = re.compile(r'["\\\x00-\x1f]')  # what a JSON string cannot hold unescaped
+
+
+def value_budget(chars: int) -> int:
+    """Tokens a free value piece may take when the field's longest known value has `chars` characters: one
+    token per character (BPE tokens hold at least one character of ASCII text) plus the opening and closing
+    pieces and a margin of a few tokens for values a little longer than any seen."""
+    return chars + 6
 
 
 def answer_pieces(fields: Sequence[str], values: Sequence[str | None]) -> list[str]:
@@ -194,6 +202,7 @@ class _Forced:
 class _Value:
     end: str  # the delimiter that closes the piece: "," or "}"
     choices: _Node | None  # None: any non-empty string, or null
+    budget: int = MAX_VALUE_TOKENS  # a free value reaching this many tokens is closed the shortest way
 
 
 class JsonProgram:
@@ -208,7 +217,11 @@ class JsonProgram:
         fields: Sequence[str],
         allowed: Mapping[str, Sequence[str] | None],
         max_value_tokens: int = MAX_VALUE_TOKENS,
+        value_chars: Mapping[str, int] | None = None,
     ) -> None:
+        """`value_chars`: the longest value of each field in the training data, in characters; a free value
+        of that field is closed after `value_budget(chars)` tokens (at most `max_value_tokens`), so a model
+        that rambles, an untuned one most of all, stops at its own field's length and not at a shared cap."""
         if tokenizer.eos_token_id is None:
             raise ValueError("constrained decoding needs a tokenizer with an EOS token to end the object")
         self.tables = {end: token_table(tokenizer, end) for end in (",", "}")}
@@ -222,9 +235,12 @@ class JsonProgram:
             if i % 2 == 0:
                 items.append(_Forced(ids(piece)))
                 continue
-            end, values = piece[-1], allowed.get(fields[i // 2])
+            name = fields[i // 2]
+            end, values = piece[-1], allowed.get(name)
             choices = None if values is None else _trie([ids(_value_piece(v, end)) for v in [*values, None]])
-            items.append(_Value(end, choices))
+            chars = (value_chars or {}).get(name)
+            budget = max_value_tokens if chars is None else min(max_value_tokens, value_budget(chars))
+            items.append(_Value(end, choices, budget))
         self.eos_id: int = tokenizer.eos_token_id
         items.append(_Forced((self.eos_id,)))
         self.items = items
@@ -321,7 +337,7 @@ class JsonObjectProcessor(LogitsProcessor):
             return
         limit = left - program.after[row.item]  # tokens this value may still take
         if item.choices is None:
-            if row.pos >= program.max_value_tokens:
+            if row.pos >= item.budget:
                 limit = min(limit, int(program.tables[item.end].finish[row.state]))
             allowed |= self.cost[item.end][row.state] <= limit
             return
