@@ -125,13 +125,37 @@ def train(
     config: ConfigArg,
     set_: SetOpt = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the newest complete checkpoint.")] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Train data-parallel on N processes on this machine (one per GPU; on CPU, gloo): launches "
+            "torchrun. train.batch_size is per process. Several nodes: see README, Training on several processes.",
+        ),
+    ] = 1,
 ) -> None:
     """Fine-tune the model (full, freeze or LoRA); Ctrl-C or SIGTERM checkpoints and exits cleanly."""
     from hone import api
+    from hone.train.distributed import is_main, world_size
 
+    if processes > 1 and world_size() == 1:
+        raise typer.Exit(_launch(processes, config, set_ or [], resume))
     with friendly_errors():
         run = api.train(api.config_of(config, set_ or []), resume=resume)
-    out.print(f"model written to {run.dir.model}")
+    if is_main():
+        out.print(f"model written to {run.dir.model}")
+
+
+def _launch(processes: int, config: Path, set_: list[str], resume: bool) -> int:
+    """`hone train` again under torchrun with `processes` ranks on this machine; its exit status."""
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+    command += ["-m", "hone", "train", str(config), *(a for s in set_ for a in ("--set", s))]
+    command += ["--resume"] if resume else []
+    out.print(f"launching {processes} processes: {' '.join(command[1:])}")
+    return subprocess.run(command, check=False).returncode
 
 
 def eval_(

@@ -114,10 +114,23 @@ def train(config: ConfigLike, resume: bool = False, progress: bool = True) -> Ru
     The run directory is locked for the whole process (RunInUse at once if another process writes into it).
     """
     from hone.runs.lock import hold
+    from hone.train.distributed import is_main
 
     cfg = config_of(config)
+    if not is_main():  # another rank of a data-parallel run: the main rank locks, prepares and records
+        return _train_other_rank(cfg, resume)
     with hold(run_dir_of(cfg), "hone train"):
         return _train(cfg, resume, progress)
+
+
+def _train_other_rank(cfg: HoneConfig, resume: bool) -> Run:
+    """A non-main rank of a data-parallel run: the same data and split as the main rank (a pure function of
+    the config), nothing written; the main rank writes the run directory, checkpoints and the model."""
+    from hone.train.trainer import fit
+
+    p = prepared(cfg)
+    fit(p.config, p.run, p.task, training_examples(p), p.splits["dev"], resume=resume, progress=False)
+    return Run(p.run.path)
 
 
 def run_dir_of(cfg: HoneConfig) -> RunDir:

@@ -8,6 +8,7 @@ far into it the run is, so a resumed run replays exactly the batches an uninterr
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -16,6 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+
+from hone.train.distributed import share, usable
 
 
 class NonFiniteError(FloatingPointError):
@@ -66,8 +69,12 @@ def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int
     return batches
 
 
-def steps_per_epoch(n_examples: int, batch_size: int, grad_accum: int) -> int:
-    return math.ceil(math.ceil(n_examples / batch_size) / grad_accum)
+def steps_per_epoch(n_examples: int, batch_size: int, grad_accum: int, world: int = 1) -> int:
+    """Optimizer steps in one epoch: global batches of `batch_size x world` (those every rank can share)
+    grouped by `grad_accum`."""
+    size = batch_size * world
+    batches = n_examples // size + (1 if n_examples % size >= world else 0)
+    return math.ceil(batches / grad_accum)
 
 
 @dataclass
@@ -90,9 +97,10 @@ def train_steps(
 ) -> Iterator[StepRecord]:
     """Run optimizer steps from `pos` on, yielding after each one; `pos` is updated in place."""
     lengths = [len(f["input_ids"]) for f in spec.features]
+    world = getattr(accelerator, "num_processes", 1)
     model.train()
     while pos.epoch < spec.epochs:
-        batches = epoch_batches(lengths, spec.batch_size, spec.seed, pos.epoch)
+        batches = usable(epoch_batches(lengths, spec.batch_size * world, spec.seed, pos.epoch), world)
         for start in range(pos.batch, len(batches), spec.grad_accum):
             if spec.max_steps is not None and pos.step >= spec.max_steps:
                 return
@@ -116,17 +124,27 @@ def _step(
     pos: Position,
 ) -> StepRecord:
     start = time.perf_counter()
+    world = getattr(accelerator, "num_processes", 1)
+    rank = getattr(accelerator, "process_index", 0)
     total_loss, examples, tokens = 0.0, 0, 0
-    for indices in group:
+    for micro, global_batch in enumerate(group):
+        indices = share(global_batch, rank, world)
+        # This rank's share of the global batch's mean loss (x world: the gradients are averaged over ranks).
+        weight = len(indices) * world / len(global_batch) / len(group)
         batch = {k: v.to(accelerator.device) for k, v in spec.collate([spec.features[i] for i in indices]).items()}
-        with accelerator.autocast():
-            loss = spec.loss(model, batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteError(f"loss is {loss.item()} at step {pos.step + 1}")
-        accelerator.backward(loss / len(group))
-        total_loss += loss.item() / len(group)
+        # Gradients are averaged across ranks once per optimizer step, on its last micro-batch.
+        with _no_sync(accelerator, model, world > 1 and micro < len(group) - 1):
+            with accelerator.autocast():
+                loss = spec.loss(model, batch)
+            if not torch.isfinite(loss):
+                raise NonFiniteError(f"loss is {loss.item()} at step {pos.step + 1}")
+            accelerator.backward(loss * weight)
+        total_loss += loss.item() * weight / world
         examples += len(indices)
         tokens += _real_tokens(batch)
+    if world > 1:  # every rank logs the figures of the whole global batch
+        totals = accelerator.reduce(torch.tensor([total_loss, examples, tokens], dtype=torch.float64), "sum")
+        total_loss, examples, tokens = float(totals[0]), int(totals[1]), int(totals[2])
     grad_norm = accelerator.clip_grad_norm_(model.parameters(), spec.max_grad_norm)
     if not torch.isfinite(torch.as_tensor(grad_norm)):
         optimizer.zero_grad(set_to_none=True)
@@ -140,6 +158,10 @@ def _step(
     return StepRecord(
         pos.step, 0.0, total_loss, lr, float(grad_norm), examples, tokens, time.perf_counter() - start, False
     )
+
+
+def _no_sync(accelerator: Any, model: torch.nn.Module, skip: bool) -> Any:
+    return accelerator.no_sync(model) if skip else contextlib.nullcontext()
 
 
 def _real_tokens(batch: dict[str, torch.Tensor]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from hone.models.resolve import quiet_transformers, resolve_model
 from hone.runs.rundir import RunDir
 from hone.tasks.base import Task, model_inputs
 from hone.train import checkpoint as ck
+from hone.train.distributed import is_main
 from hone.train.loop import LoopSpec, Position, StepRecord, linear_schedule, steps_per_epoch, train_steps
 from hone.train.progress import TrainProgress
 from hone.train.save import save_final_model
@@ -97,7 +99,8 @@ def fit(
         raise FileExistsError(
             f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name"
         )
-    bar = TrainProgress(session.total_steps, session.pos.step, enabled=progress)
+    main = session.accelerator.is_main_process
+    bar = TrainProgress(session.total_steps, session.pos.step, enabled=progress and main)
     with graceful_stop() as stop, stop.deferred(), bar, out_of_memory_explained(session):
         stopped_early = _run(session, stop, bar, on_step)
         result = _finish(session, stopped_early)
@@ -160,11 +163,13 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
     tc = config.train
     optimizer = make_optimizer(param_groups(model, tc, config.model.method, task.head_modules))
     features = task.encode(train, tokenizer)  # may pack several examples per row: steps count rows
-    per_epoch = steps_per_epoch(len(features), tc.batch_size, tc.grad_accum)
+    accelerator = make_accelerator(tc.precision)
+    per_epoch = steps_per_epoch(len(features), tc.batch_size, tc.grad_accum, accelerator.num_processes)
     total = min(tc.max_steps or per_epoch * tc.epochs, per_epoch * tc.epochs)
     scheduler = linear_schedule(optimizer, int(tc.warmup_ratio * total), total)
-    accelerator = make_accelerator(tc.precision)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model, optimizer = accelerator.prepare(model, optimizer)  # data-parallel: rank 0's weights on every rank
+    if accelerator.num_processes > 1 and accelerator.process_index > 0:
+        torch.manual_seed(config.seed + accelerator.process_index)  # own dropout masks; rank 0 = one process
     spec = LoopSpec(
         features=features,
         collate=lambda f: task.collate(f, tokenizer),
@@ -238,16 +243,20 @@ def _run(s: Session, stop: StopFlag, bar: TrainProgress, on_step: Callable[[Sess
 
 def _evaluate_dev(s: Session, record: StepRecord, bar: TrainProgress) -> None:
     metric, higher_is_better = dev_metric(s.task)
-    metrics = dev_metrics(s.task, s.model, s.tokenizer, s.dev, s.config.eval.batch_size, s.accelerator.autocast)
+    # Every rank scores dev on its own (unwrapped: no collective calls) copy of the same weights, so all
+    # agree on the best step and on early stopping without exchanging anything.
+    model = s.accelerator.unwrap_model(s.model) if s.accelerator.num_processes > 1 else s.model
+    metrics = dev_metrics(s.task, model, s.tokenizer, s.dev, s.config.eval.batch_size, s.accelerator.autocast)
     score = metrics[metric]
     improved = s.tracker.update(record.step, score, higher_is_better)
     s.tracker.history.append({"step": record.step, "score": score})
     _log(s.run, {"step": record.step, "epoch": round(record.epoch, 4), "dev": metrics})
     bar.note(f"step {record.step}: dev {metric} {score:.4f}" + (" (best)" if improved else ""))
     if improved:
-        ck.save_checkpoint(
-            s.run.checkpoints, ck.checkpoint_name("best", record.step), _snapshot(s, optimizer=False), keep=1
-        )
+        snapshot = _snapshot(s, optimizer=False)
+        if s.accelerator.is_main_process:
+            ck.save_checkpoint(s.run.checkpoints, ck.checkpoint_name("best", record.step), snapshot, keep=1)
+        s.accelerator.wait_for_everyone()
 
 
 def dev_metric(task: Task) -> tuple[str, bool]:
@@ -279,13 +288,26 @@ def _snapshot(s: Session, optimizer: bool = True) -> ck.Checkpoint:
         "python_rng": python_rng_state(),
         "total_steps": s.total_steps,
     }
-    return ck.Checkpoint(trainable_state(model), s.optimizer.state_dict() if optimizer else None, state, rng_state())
+    return ck.Checkpoint(trainable_state(model), s.optimizer.state_dict() if optimizer else None, state, _rng(s))
+
+
+def _rng(s: Session) -> dict[str, torch.Tensor]:
+    """This process's RNG states, and with several processes every other rank's as `rank<r>.<name>`."""
+    mine = rng_state()
+    if s.accelerator.num_processes == 1:
+        return mine
+    from accelerate.utils import gather_object
+
+    ranks = gather_object([mine])  # every rank's, in rank order (sent through torch.distributed, not written)
+    return {**mine, **{f"rank{r}.{name}": t for r, theirs in enumerate(ranks) if r for name, t in theirs.items()}}
 
 
 def _save_step(s: Session) -> None:
-    ck.save_checkpoint(
-        s.run.checkpoints, ck.checkpoint_name("step", s.pos.step), _snapshot(s), keep=s.config.train.keep_checkpoints
-    )
+    snapshot = _snapshot(s)
+    if s.accelerator.is_main_process:
+        name = ck.checkpoint_name("step", s.pos.step)
+        ck.save_checkpoint(s.run.checkpoints, name, snapshot, keep=s.config.train.keep_checkpoints)
+    s.accelerator.wait_for_everyone()
 
 
 def _resume(s: Session) -> None:
@@ -301,8 +323,26 @@ def _resume(s: Session) -> None:
     s.scheduler.load_state_dict(state.state["scheduler"])
     s.pos = Position(**state.state["position"])
     s.tracker = Tracker(**state.state["tracker"])
-    restore_rng(state.rng, state.state.get("python_rng"))
-    _truncate_metrics(s.run.metrics, s.pos.step)
+    restore_rng(_rng_of_this_rank(s, state.rng, path), state.state.get("python_rng"))
+    if s.accelerator.is_main_process:
+        _truncate_metrics(s.run.metrics, s.pos.step)
+    s.accelerator.wait_for_everyone()
+
+
+def _rng_of_this_rank(s: Session, saved: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    rank, world = s.accelerator.process_index, s.accelerator.num_processes
+    saved_world = 1 + len({name.split(".", 1)[0] for name in saved if name.startswith("rank")})
+    if saved_world != world and s.accelerator.is_main_process:
+        warnings.warn(
+            f"{path} was written by {saved_world} process(es) and this run has {world}: it continues from that "
+            "checkpoint, but the batches each process takes (and so the weights) differ from an uninterrupted run",
+            stacklevel=2,
+        )
+    if rank == 0:
+        return {name: t for name, t in saved.items() if not name.startswith("rank")}
+    prefix = f"rank{rank}."
+    own = {name[len(prefix) :]: t for name, t in saved.items() if name.startswith(prefix)}
+    return own or {name: t for name, t in saved.items() if not name.startswith("rank")}
 
 
 def _load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
@@ -339,6 +379,8 @@ def _logged_step(line: str) -> int | None:
 
 
 def _log(run: RunDir, payload: dict[str, Any]) -> None:
+    if not is_main():
+        return
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in payload.items()}
     with open(run.metrics, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(clean) + "\n")
@@ -352,7 +394,9 @@ def _finish(s: Session, stopped_early: bool) -> FitResult:
     best = ck.latest_checkpoint(s.run.checkpoints, "best")
     if best is not None and s.dev:
         _load_weights(model, ck.load_checkpoint(best).weights, best)
-    save_final_model(model, s.tokenizer, s.task, s.config, s.run.model)
+    if s.accelerator.is_main_process:
+        save_final_model(model, s.tokenizer, s.task, s.config, s.run.model)
+    s.accelerator.wait_for_everyone()
     trainable, total = count_parameters(model)
     return FitResult(
         s.pos.step, s.tracker.best_step, s.tracker.best_score, stopped_early, s.run.model, trainable, total
