@@ -54,6 +54,11 @@ BENCHMARKS: dict[str, Entry] = {
         "bench.serve_multi_lora",
         "16 requests over 8 LoRA adapters in one batch vs the base model alone and vs one request at a time",
     ),
+    "train-ddp": Entry(
+        "bench.train_ddp",
+        "data-parallel hone train on 2 processes (torchrun, gloo) vs 1 process, same global batches and threads, "
+        "examples/s",
+    ),
     "serve-batch": Entry(
         "bench.serve_batch",
         "/v1/classify and /v1/chat/completions at 1, 4 and 16 clients on a real `hone serve`: batching on vs off",
