@@ -54,6 +54,10 @@ BENCHMARKS: dict[str, Entry] = {
         "bench.serve_multi_lora",
         "16 requests over 8 LoRA adapters in one batch vs the base model alone and vs one request at a time",
     ),
+    "serve-onnx": Entry(
+        "bench.serve_onnx",
+        "/v1/classify at 16, 4 and 1 clients on a real `hone serve`: the run's ONNX export on ONNX Runtime vs torch",
+    ),
     "train-ddp": Entry(
         "bench.train_ddp",
         "data-parallel hone train on 2 processes (torchrun, gloo) vs 1 process, same global batches and threads, "

@@ -127,10 +127,13 @@ def _free_port() -> int:
 class Server:
     """`python -m hone serve --config <serve.yaml>` on a free loopback port, its log in a file."""
 
-    def __init__(self, root: Path, side: str, runs: list[Path], threads: int) -> None:
+    def __init__(
+        self, root: Path, side: str, runs: list[Path], threads: int, settings: dict[str, Any] | None = None
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.config = {"runs": [str(r) for r in runs], "host": "127.0.0.1", "port": self.port, **SERVE[side]}
+        serve = SERVE[side] if settings is None else settings
+        self.config = {"runs": [str(r) for r in runs], "host": "127.0.0.1", "port": self.port, **serve}
         path = root / f"serve-{side}.yaml"
         path.write_text(json.dumps(self.config), encoding="utf-8")  # JSON is YAML
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
