@@ -164,6 +164,12 @@ class EvalConfig(Section):
         20, ge=0, description="How many wrongly predicted test examples eval.json and the report keep."
     )
     batch_size: int = Field(64, ge=1, description="Examples per forward pass at evaluation and prediction.")
+    leaked: Literal["exclude", "keep"] = Field(
+        "exclude",
+        description="Test examples whose text is also in train (case, spacing and punctuation ignored): `exclude` "
+        "scores the model and the baselines without them (eval.json gives the score with them too); `keep` "
+        "scores every test example.",
+    )
 
 
 class BaselineConfig(Section):

@@ -294,10 +294,12 @@ def _leakage(given: dict[str, list[TextExample]], norms: dict[str, list[str]]) -
     for name in ("test", "dev"):
         for ex, norm in zip(given.get(name, []), norms.get(name, []), strict=True):
             if norm in train:
-                message = (
-                    f"this {name} text is also in train at {_where(train[norm])}; "
-                    f"it inflates the {name} score — remove it from one of the files"
+                effect = (
+                    "evaluation leaves it out of the test score (eval.leaked: exclude, the default)"
+                    if name == "test"
+                    else "it inflates the dev score that picks the checkpoint — remove it from one of the files"
                 )
+                message = f"this {name} text is also in train at {_where(train[norm])}; {effect}"
                 found.append(_warning(P.LEAKAGE, message, ex))
     return found
 

@@ -42,6 +42,13 @@ def evaluate_predictor(task: Task, predictor: Any, examples: Sequence[Any]) -> O
     return Outcome(predictor.name, metrics, list(predictions), np.asarray(confidence), cost)
 
 
+def only(task: Task, outcome: Outcome, examples: Sequence[Any], positions: Sequence[int]) -> Outcome:
+    """`outcome` restricted to `examples[i]` for i in `positions`, its metrics recomputed on them."""
+    predictions = [outcome.predictions[i] for i in positions]
+    metrics = task.metrics(task.gold([examples[i] for i in positions]), predictions)
+    return Outcome(outcome.name, metrics, predictions, outcome.confidence[list(positions)], outcome.cost)
+
+
 def _latency_ms(predictor: Any, texts: Sequence[Any], samples: int = 10, budget_s: float = 5.0) -> float:
     """Median wall time of predicting one input alone (what a single request would see).
 

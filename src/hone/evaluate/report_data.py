@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hone.evaluate.evaluator import compare, evaluate_predictor, verdict
+from hone.evaluate.evaluator import compare, evaluate_predictor, only, verdict
+from hone.evaluate.leakage import scored
 from hone.progress import phase
 from hone.runs.rundir import read_json
 
@@ -18,15 +19,19 @@ def build_eval(
     own = test is None
     test = p.splits["test"] if own else test
     with phase("evaluate: test split" if own else "evaluate: test file", len(test), "examples"):
-        outcome = evaluate_predictor(task, predictor, test)
-    gold = task.gold(test)
+        every = evaluate_predictor(task, predictor, test)
+    positions, leaked = scored(cfg, p.splits["train"], test)
+    outcome = only(task, every, test, positions) if leaked else every
+    kept = [test[i] for i in positions]
+    gold = task.gold(kept)
     result: dict[str, Any] = {
         "task": task.name,
         "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better,
-        "n": len(test),
+        "n": len(kept),
         **outcome.metrics,
-        "worst": task.worst(test, outcome.predictions, outcome.confidence, cfg.eval.worst_examples),
+        **({"leaked": _leaked(task, every, leaked, len(test))} if leaked else {}),
+        "worst": task.worst(kept, outcome.predictions, outcome.confidence, cfg.eval.worst_examples),
         "cost": {"tuned": {**outcome.cost, "device": _device(), "batch_size": cfg.eval.batch_size}},
         **_causal_checks(task, predictor, test, cfg.eval.batch_size),
         **(_suspects(p, predictor) if own else {}),
@@ -41,7 +46,8 @@ def build_eval(
         return result
     result["cost"]["baselines"] = {name: b["cost"] for name, b in baselines["baselines"].items()}
     best = baselines["best"]
-    preds = [task.from_json(x) for x in baselines["baselines"][best]["predictions"]]
+    every_pred = baselines["baselines"][best]["predictions"]
+    preds = [task.from_json(every_pred[i]) for i in positions]
     result["comparison"] = compare(task, gold, outcome, best, preds, cfg.eval.bootstrap, cfg.seed)
     result["verdict"] = verdict(result["comparison"], task.primary_metric) + _use_the_baseline(p, result, baselines)
     if not result["comparison"]["better"] and isinstance(result.get("suspect_labels"), dict):
@@ -51,8 +57,22 @@ def build_eval(
         )
     regressions = getattr(task, "regressions", None)  # tasks that can say what got worse than before tuning
     if regressions is not None:
-        result["regressions"] = regressions(test, baselines["baselines"], outcome.predictions, cfg.eval.worst_examples)
+        result["regressions"] = regressions(test, baselines["baselines"], every.predictions, cfg.eval.worst_examples)
     return result
+
+
+def _leaked(task: Any, every: Any, leaked: list[int], n: int) -> dict[str, Any]:
+    """What leaving out the test examples also in train changed: how many, and the score with them."""
+    metric = task.primary_metric
+    score = every.scores.get(metric, float("nan"))
+    return {
+        "excluded": len(leaked),
+        "of": n,
+        "with_leaked": every.scores,
+        "note": f"{len(leaked)} of {n} test example(s) are also in train (case, spacing and punctuation ignored) "
+        f"and are left out of every score here; with them, {metric} would be {score:.4f} "
+        "(eval.leaked: keep scores them)",
+    }
 
 
 def _use_the_baseline(p: Any, result: dict[str, Any], baselines: dict[str, Any]) -> str:

@@ -43,28 +43,34 @@ def fit_and_score(p: Prepared, test: list[Any], keep: bool = False) -> dict[str,
     """Every baseline fitted on `p`'s train split and scored on `test`; with `keep`, the best one is written to
     the run's baseline-model folder when it can be kept."""
     from hone.baseline import saved
-    from hone.evaluate.evaluator import best_baseline, evaluate_predictor
+    from hone.evaluate.evaluator import best_baseline, evaluate_predictor, only
+    from hone.evaluate.leakage import scored
     from hone.models.resolve import resolve_model
     from hone.tasks import spec_for
 
     cfg, train = p.config, p.splits["train"]
+    positions, leaked = scored(cfg, train, test)
     out: dict[str, Any] = {
         "primary_metric": p.task.primary_metric,
         "higher_is_better": p.task.higher_is_better,
-        "n": len(test),
+        "n": len(test),  # predictions are kept for every test example; metrics are on the scored ones
         "baselines": {},
     }
+    if leaked:
+        out["leaked"] = {"excluded": len(leaked), "scored": len(positions), "positions": leaked}
     fitted = {}
     for predictor in spec_for(cfg.task).baselines(cfg, str(resolve_model(cfg.model.name)), p.task):
         with phase(f"baseline {predictor.name}: fit", len(train), "examples"):
             predictor.fit(train)
         with phase(f"baseline {predictor.name}: test split", len(test), "examples"):
-            outcome = evaluate_predictor(p.task, predictor, test)
+            every = evaluate_predictor(p.task, predictor, test)
+        outcome = only(p.task, every, test, positions) if leaked else every
         fitted[predictor.name] = predictor
         out["baselines"][predictor.name] = {
             **outcome.metrics,
+            **({"with_leaked": every.scores} if leaked else {}),
             "cost": outcome.cost,
-            "predictions": [p.task.to_json(x) for x in outcome.predictions],
+            "predictions": [p.task.to_json(x) for x in every.predictions],
         }
     out["best"] = best_baseline(out["baselines"], p.task.primary_metric, p.task.higher_is_better)
     winner = fitted[out["best"]]
@@ -81,6 +87,7 @@ def fingerprint_of(p: Prepared) -> str:
     settings = p.config.model_dump(mode="json")
     for key in IGNORED:
         settings.pop(key, None)
+    settings["leaked"] = p.config.eval.leaked  # which test examples are scored
     settings["model"] = {"name": settings["model"]["name"]}  # the method and its adapters change no baseline
     for key, value in list(settings.get("data", {}).items()):
         if isinstance(value, str) and Path(value).is_file():  # a data file: its content, wherever it lies

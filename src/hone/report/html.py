@@ -204,6 +204,9 @@ def _verdict(inputs: Inputs) -> str:
             f"{_metric(cmp.get('baseline_score'))} on {_e(inputs.eval.get('n'))} "
             "test examples.</div>"
         )
+    leaked = inputs.eval.get("leaked")
+    if isinstance(leaked, dict) and leaked.get("note"):  # both figures: without the copies of train, and with
+        detail += f'<div class="detail leaked">{_e(leaked["note"])}.</div>'
     kind = "good" if cmp.get("better") is True else "warn"
     return f'<div class="verdict {kind}"><b>Verdict.</b> {_e(text)}{detail}</div>'
 
