@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -142,3 +143,69 @@ def test_fanout_is_chosen_by_the_task_and_kept_in_its_description(lm: tuple) -> 
     predictions, confidence = task.predict(model, tokenizer, ["colour red", "a b c " * 20, "size xl ."], 2)
     assert all(isinstance(p, Extraction) and list(p) == FIELDS for p in predictions)
     assert confidence.shape == (3,) and all(0 < c <= 1 for c in confidence)
+
+
+def test_the_serving_engine_fans_out_to_the_same_values(lm: tuple) -> None:
+    """/v1/extract's fan-out: one engine row per field (document + key), the document shared through the
+    prefix cache, each row constrained by `ValueProcessor` and ended by EOS; the values equal `decode`'s."""
+    from hone.serve.cache import PrefixCache
+    from hone.serve.engine import CausalEngine, Generation
+    from hone.tasks.causal import eos_ids
+    from hone.tasks.fanout import ValueProcessor
+
+    model, tokenizer = lm
+    task = _task()
+    program = JsonProgram(tokenizer, task.fields, task.values, max_value_tokens=12)
+    engine = CausalEngine(model, eos_ids(model, tokenizer), PrefixCache(1 << 26))
+    for prompt in task.prompts(["colour red . size m .", "the order"], tokenizer):
+        rows = [
+            Generation(row, fanout.value_slot(program, f, 16).cap + 1, constraint=ValueProcessor(program, [f], 16))
+            for f, row in enumerate(fanout.row_prompts(program, prompt))
+        ]
+        engine.admit(rows)
+        while engine.active:
+            engine.step()
+        [expected] = fanout.decode(model, tokenizer, program, [prompt], 16, 1)
+        assert [row.tokens for row in rows] == expected["values"]
+        assert all(row.finish_reason == "stop" for row in rows)
+        assert fanout.assemble(program, [row.tokens for row in rows]) == expected["ids"]
+        assert all(row.cached_tokens >= len(prompt) for row in rows[1:])  # the document was read once
+
+
+def test_a_fanout_run_serves_what_its_predictor_predicts(tmp_path: Path) -> None:
+    """A run trained with generate.decode: fanout keeps it, and /v1/extract answers as `Run.predictor` does."""
+    from starlette.testclient import TestClient
+
+    import hone
+    from hone.serve.app import create_app
+    from hone.serve.config import ServeConfig
+
+    base = write_tiny_causal(tmp_path / "base")
+    rng = random.Random(1)
+    rows = [
+        {"text": f"colour {c} . " + " ".join(rng.choices(WORDS, k=3)), "fields": {"colour": c, "size": None}}
+        for c in rng.choices(["red", "blue"], k=24)
+    ]
+    data = tmp_path / "attrs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "task": "extract",
+        "name": "attrs",
+        "runs_dir": str(tmp_path / "runs"),
+        "data": {"train": str(data), "max_length": 96, "instruction": "extract:", "fields": {"colour": {}, "size": {}}},
+        "model": {"name": str(base), "method": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0}},
+        "train": {"max_steps": 2, "batch_size": 8, "lr": 1e-2, "precision": "fp32", "patience": None, "threads": 1},
+        "generate": {"max_new_tokens": 12, "decode": "fanout"},
+    }
+    run = hone.train(hone.load_config(config), progress=False)
+    assert json.loads((run.path / "model" / "hone.json").read_text())["decode"] == "fanout"
+    texts = ["colour red . cat", "nothing here"]
+    expected, _ = hone.Run(run.path).predictor().predict(texts)
+    app = create_app(ServeConfig(runs=[str(run.path)], worker="thread"), keys=["k"])
+    with TestClient(app, headers={"Authorization": "Bearer k"}, raise_server_exceptions=False) as client:
+        assert client.app.state.hone.loaded.wait(120)
+        r = client.post("/v1/extract", json={"model": "attrs", "input": texts})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert [d["object"] for d in data] == [dict(e) for e in expected]
+    assert all(d["valid"] and d["finish_reason"] == "stop" for d in data), data

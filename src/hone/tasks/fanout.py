@@ -112,6 +112,20 @@ def value_slot(program: JsonProgram, index: int, max_new_tokens: int) -> ValueSl
     return ValueSlot(value, table, max(max_new_tokens, need))
 
 
+def row_prompts(program: JsonProgram, prompt: list[int]) -> list[list[int]]:
+    """Each field's row as a prompt of its own: the document's prompt and that field's fan-out key (for an
+    engine that decodes rows one token per step and shares the prompt through its prefix cache)."""
+    return [[*prompt, *key] for key, _ in program.field_rows()]
+
+
+def assemble(program: JsonProgram, values: Sequence[Sequence[int]]) -> list[int]:
+    """The object's tokens from each field's value piece, after the object's own key pieces (no EOS)."""
+    if not values:
+        return list(program.items[0].ids)  # no fields: '{}'
+    keys = [item.ids for item in program.items[0:-1:2]]
+    return [t for key, value in zip(keys, values, strict=True) for t in (*key, *value)]
+
+
 def mask_scores(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     """Scores with every token outside `allowed` (rows of vocabulary masks; wider logits: never) at -inf."""
     n = min(scores.shape[-1], allowed.shape[-1])
@@ -196,8 +210,7 @@ class _Batch:
     def run(self, prompts: list[list[int]]) -> list[dict[str, Any]]:
         rows = self.program.field_rows()
         if not rows:
-            empty = list(self.program.items[0].ids)  # no fields: '{}'
-            return [{"ids": empty, "values": [], "logprob": 0.0, "chosen": 0} for _ in prompts]
+            return [self._result([], []) for _ in prompts]
         positions = self._prefill(prompts)
         doc = torch.arange(len(prompts)).repeat_interleave(len(rows))
         slots = [value_slot(self.program, f, self.cap) for _ in prompts for f in range(len(rows))]
@@ -222,10 +235,8 @@ class _Batch:
         return [self._result(values[d * len(rows) : (d + 1) * len(rows)], chosen[d]) for d in range(len(prompts))]
 
     def _result(self, values: list[list[int]], chosen: list[float]) -> dict[str, Any]:
-        keys = [item.ids for item in self.program.items[0:-1:2]]  # the object's own key pieces
-        ids = [t for key, value in zip(keys, values, strict=True) for t in (*key, *value)]
         mean = sum(chosen) / len(chosen) if chosen else 0.0
-        return {"ids": ids, "values": values, "logprob": mean, "chosen": len(chosen)}
+        return {"ids": assemble(self.program, values), "values": values, "logprob": mean, "chosen": len(chosen)}
 
     def _prefill(self, prompts: list[list[int]]) -> torch.Tensor:
         """Left-padded prompts through the model once; the position each document's next token takes."""
