@@ -56,7 +56,7 @@ def test_any_scores_fan_out_to_an_object_of_exactly_the_fields(lm: tuple, seed: 
     task = _task()
     program = JsonProgram(tokenizer, task.fields, task.values, max_value_tokens=12 if seed else 48)
     prompts = task.prompts(_texts(24, seed), tokenizer)
-    results = fanout.decode(model, tokenizer, program, prompts, 64, 8, scores_hook=RandomScores(seed))
+    results = fanout.decode(model, tokenizer, program, prompts, 64, 32, scores_hook=RandomScores(seed))
     objects = _objects(tokenizer, results)
     assert all(o is not None and list(o) == FIELDS for o in objects), objects
     assert all(o["colour"] in [*COLOURS, None] and o["brand"] in ("acme", None) for o in objects if o)
@@ -99,7 +99,7 @@ def test_a_batch_of_documents_equals_one_by_one(lm: tuple) -> None:
     program = JsonProgram(tokenizer, task.fields, task.values)
     prompts = task.prompts(_texts(5, seed=3), tokenizer)
     assert len({len(p) for p in prompts}) > 1  # left padding in the prefill, holes in the mask
-    together = fanout.decode(model, tokenizer, program, prompts, 64, 5)
+    together = fanout.decode(model, tokenizer, program, prompts, 64, 5 * len(FIELDS))  # 5 documents, 20 rows
     alone = [fanout.decode(model, tokenizer, program, [p], 64, 1)[0] for p in prompts]
     assert [r["ids"] for r in together] == [r["ids"] for r in alone]
     assert [r["logprob"] for r in together] == pytest.approx([r["logprob"] for r in alone], abs=1e-5)

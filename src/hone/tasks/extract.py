@@ -298,7 +298,7 @@ class ExtractTask(InstructTask):
 
         Confidence: the mean probability of the tokens the model chose (forced scaffold tokens left out).
         `decode` "fanout": one prefill per document, then every field's value in a row of its own
-        (`hone.tasks.fanout`); each value may take `max_new_tokens` tokens.
+        (`hone.tasks.fanout`); each value may take `max_new_tokens` tokens, and `batch_size` counts rows.
         """
         program = JsonProgram(tokenizer, self.fields, self.values, value_chars=self.value_chars)
         if self.decode == "fanout":

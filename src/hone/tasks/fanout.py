@@ -164,7 +164,9 @@ def decode(
     autocast: Any = None,
     scores_hook: ScoresHook | None = None,
 ) -> list[dict[str, Any]]:
-    """Greedy objects for token-id prompts, `batch_size` prompts (times the fields, in rows) at a time.
+    """Greedy objects for token-id prompts, in batches of about `batch_size` rows: `batch_size // fields`
+    documents at a time (at least one), each fanned out to one row per field (each row holds a copy of its
+    document's KV states, so rows, not documents, bound the memory).
 
     Each result: {"ids": the object's tokens (keys and values, no EOS), "values": each field's value piece
     tokens, "logprob": mean log-prob of the
@@ -175,11 +177,12 @@ def decode(
     _check(model)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[dict[str, Any]] = [{}] * len(prompts)
+    documents = max(1, batch_size // max(1, len(program.field_rows())))
     was_training = model.training
     model.eval()
     with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for start in range(0, len(order), documents):
+            idx = order[start : start + documents]
             batch = _Batch(model, program, max_new_tokens, pad_id(tokenizer), scores_hook)
             for i, result in zip(idx, batch.run([prompts[i] for i in idx]), strict=True):
                 results[i] = result
