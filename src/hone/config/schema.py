@@ -412,7 +412,8 @@ class ExtractGenerateConfig(GenerateConfig):
         "object",
         description="How an object is decoded: `object` writes the whole object in one row, keys forced token by "
         "token; `fanout` reads the document once, then decodes every field's value in a row of its own (sharing "
-        "the document's KV states), all rows in one batch: as many decode steps as the longest value, not the sum.",
+        "the document's KV states), all rows in one batch: as many decode steps as the longest value, not the sum; "
+        "`max_new_tokens` then bounds each value. Training writes whole objects either way.",
     )
 
 
