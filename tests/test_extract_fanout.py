@@ -209,3 +209,13 @@ def test_a_fanout_run_serves_what_its_predictor_predicts(tmp_path: Path) -> None
     data = r.json()["data"]
     assert [d["object"] for d in data] == [dict(e) for e in expected]
     assert all(d["valid"] and d["finish_reason"] == "stop" for d in data), data
+
+
+def test_a_field_row_sees_the_opening_and_its_own_key_as_the_whole_text_tokenises(lm: tuple) -> None:
+    _, tokenizer = lm
+    program = JsonProgram(tokenizer, FIELDS, VALUES)
+    keys = [key for key, _ in program.field_rows()]
+    texts = ['{"colour":', '{ "size":', '{ "count":', '{ "brand":']
+    assert [tokenizer.decode(key) for key in keys] == texts
+    assert keys == [tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
+    assert [value.end for _, value in program.field_rows()] == [",", ",", ",", "}"]

@@ -18,7 +18,8 @@ shortest way out (a token like '",' or the rest of `null`), so greedy decoding a
 
 KV-cache reuse: the prompt is prefilled once and the whole object (forced keys and chosen values) is
 decoded in one `generate` call per batch of documents, so no field re-encodes the prompt; a forced token
-costs one cached decoding step.
+costs one cached decoding step. `hone.tasks.fanout` decodes the same value slots one row per field instead
+(`JsonProgram.field_rows`), forced tokens without steps.
 """
 
 from __future__ import annotations
