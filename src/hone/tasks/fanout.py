@@ -169,10 +169,10 @@ def decode(
     document's KV states, so rows, not documents, bound the memory).
 
     Each result: {"ids": the object's tokens (keys and values, no EOS), "values": each field's value piece
-    tokens, "logprob": mean log-prob of the
-    tokens the model chose (forced ones left out; 0.0 when none), "chosen": how many it chose}. Each value
-    may take `max_new_tokens` tokens at most. `scores_hook(ids, scores)` (tests: random scores) sees the raw
-    scores of the decoding rows before the constraint; `ids` is empty.
+    tokens, "logprob": mean log-prob of the tokens the model chose (forced ones left out; 0.0 when none),
+    "chosen": how many it chose}. Each value may take `max_new_tokens` tokens at most.
+    `scores_hook(ids, scores)` (tests: random scores) sees the decoding rows' raw scores before the
+    constraint; `ids` is empty.
     """
     _check(model)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -217,8 +217,8 @@ class _Batch:
         positions = self._prefill(prompts)
         doc = torch.arange(len(prompts)).repeat_interleave(len(rows))
         slots = [value_slot(self.program, f, self.cap) for _ in prompts for f in range(len(rows))]
-        pending = [[*rows[r % len(rows)][0], *slot.jump()] for r, slot in enumerate(slots)]
-        values = [list(p[len(rows[r % len(rows)][0]) :]) for r, p in enumerate(pending)]
+        values = [slot.jump() for slot in slots]  # a value may open with forced tokens: fed with the key
+        pending = [[*rows[r % len(rows)][0], *forced] for r, forced in enumerate(values)]
         live = [r for r, slot in enumerate(slots) if not slot.done]
         self._select(doc[live])
         positions = positions[doc[live]]
