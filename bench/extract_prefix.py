@@ -8,6 +8,12 @@ hone figures time the same 20-field request with the prefix cache warm: after a 
 field subset of the same document, and after the very same request. A last check, in fp32, decodes the
 object without a cache and with each warm cache and compares the tokens: the prefix cache must change
 nothing.
+
+The fan-out arm (`generate.decode: fanout`, `hone.tasks.fanout`): the same prompt prefilled once, then one row
+per field sharing its KV states, each writing only its key and its value, all rows in one batch, forced tokens
+appended without decode steps. Its ratio is taken against the naive loop like every hone figure; the checks
+add its ratio to the whole-object figure, and how many of its values equal the whole object's (a field row
+sees the document and its own key only, not the fields before it, so values may differ).
 """
 
 from __future__ import annotations
@@ -150,6 +156,46 @@ class Bench:
             engine.step()
         return row
 
+    def fanout(self, request: Request, autocast: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The object decoded fan-out (one prefill, then one row per field; each value capped like the naive
+        loop's answers): the decoder's result and the parsed values (None: not the object)."""
+        from hone.tasks import fanout
+
+        tokenizer, cap = self.tokenizer, self.sizes.value_tokens
+        [result] = fanout.decode(self.model, tokenizer, request.program, [self.prompt(request)], cap, 1, autocast)
+        text = tokenizer.decode(result["ids"], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        parsed = request.task.read(text)
+        return result, None if parsed is None else dict(parsed)
+
+    def fanout_notes(self, request: Request) -> dict[str, Any]:
+        result, values = self.fanout(request, self.autocast)
+        return {
+            "prompt_tokens": len(self.prompt(request)),
+            "prefills": 1,
+            "rows": len(request.task.fields),
+            "generated_tokens": sum(len(v) for v in result["values"]),
+            "chosen_tokens": result["chosen"],
+            "longest_value_tokens": max(len(v) for v in result["values"]),
+            "valid_json": values is not None,
+        }
+
+    def fanout_check(self, figures: list[Any]) -> dict[str, Any]:
+        """In fp32: the fan-out values against the whole object's; and fan-out's ratio to the whole object."""
+        from hone.serve.engine import CausalEngine
+
+        engine = CausalEngine(self.model, self.eos, None, None, mixed=True)
+        whole, fanned = self.values(self.extract(self.full, engine)) or {}, self.fanout(self.full, None)[1] or {}
+        seconds = {f.key: f.value for f in figures}
+        return {
+            "precision": "fp32",
+            "valid_json": bool(fanned),
+            "fields_equal_to_whole_object": sum(whole.get(k) == v for k, v in fanned.items()),
+            "fields": len(self.full.task.fields),
+            "values": fanned,
+            "fanout_vs_object": seconds["hone"] / seconds["fanout"],
+            "fanout_vs_naive": seconds["naive"] / seconds["fanout"],
+        }
+
     def hone_notes(self, request: Request) -> dict[str, Any]:
         row = self.extract(request)
         text = self.tokenizer.decode(row.tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -245,13 +291,15 @@ def run(settings: Settings) -> Result:
             lambda: bench.fresh_cache(subset),
         ),
         Case("hone-warm-repeat", "hone: cache warm from the same request", HONE, hone, lambda: bench.fresh_cache(full)),
+        Case("fanout", f"hone fan-out: 1 prefill, {n} value rows in one batch", HONE, lambda: bench.fanout_notes(full)),
     ]
     figures = measure(cases, settings)
-    check = bench.cache_changes_nothing()
+    check = {**bench.cache_changes_nothing(), "fanout": bench.fanout_check(figures)}
     return Result(NAME, __doc__.splitlines()[0], workload(bench, settings), figures, settings, check)
 
 
 def workload(bench: Bench, settings: Settings) -> dict[str, Any]:
+    n_fields = len(bench.full.task.fields)
     return {
         "model": models.describe(bench.path, bench.model, settings.smoke),
         "lora": models.lora_workload(1, LORA_R if not settings.smoke else 4),
@@ -266,6 +314,11 @@ def workload(bench: Bench, settings: Settings) -> dict[str, Any]:
             "subset_fields": bench.subset.task.fields,
             "engine": "CausalEngine(mixed=True), 1 row, JsonProgram constraint, greedy",
             "timed": "prompt building, prefill, constrained decoding, parsing; JSON program compiled once before",
+        },
+        "fanout": {
+            "rows": f"1 prefill, then 1 row per field (a copy of the prompt's KV states each), {n_fields} in one batch",
+            "max_value_tokens": bench.sizes.value_tokens,
+            "model": "PeftModel forward with a DynamicCache, greedy, no serving engine",
         },
         "naive": {
             "calls": bench.sizes.fields,

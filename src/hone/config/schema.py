@@ -413,6 +413,16 @@ class ExtractDataConfig(ChatDataFiles):
     )
 
 
+class ExtractGenerateConfig(GenerateConfig):
+    decode: Literal["object", "fanout"] = Field(
+        "object",
+        description="How an object is decoded: `object` writes the whole object in one row, keys forced token by "
+        "token; `fanout` reads the document once, then decodes every field's value in a row of its own (sharing "
+        "the document's KV states), all rows in one batch: as many decode steps as the longest value, not the sum; "
+        "`max_new_tokens` then bounds each value. Training writes whole objects either way.",
+    )
+
+
 class ExtractBaselineConfig(InstructBaselineConfig):
     pass
 
@@ -426,7 +436,9 @@ class ExtractConfig(RunConfig):
     )
     train: TrainConfig = Field(default_factory=_causal_train, description="Optimisation settings.")
     data: ExtractDataConfig = Field(description="Where the documents are and which fields to extract.")
-    generate: GenerateConfig = Field(default_factory=GenerateConfig, description="Generation and packing settings.")
+    generate: ExtractGenerateConfig = Field(
+        default_factory=ExtractGenerateConfig, description="Generation, decoding and packing settings."
+    )
     baseline: ExtractBaselineConfig = Field(default_factory=ExtractBaselineConfig, description="What tuning must beat.")
 
 

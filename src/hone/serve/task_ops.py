@@ -2,7 +2,10 @@
 /v1/extract).
 
 Extraction decodes the whole object from one prefill of the document, under the JSON constraint of
-`hone.tasks.json_decode`, so every answer is valid JSON with exactly the requested fields. A request may
+`hone.tasks.json_decode`, so every answer is valid JSON with exactly the requested fields. A run whose
+`generate.decode` is `fanout` gets one row per field instead (`hone.tasks.fanout`: the document and that
+field's key, then its value), sharing the document through the prefix cache; `max_tokens` is then each
+value's budget. A request may
 ask for other fields than the run was trained on (`fields` or a JSON `schema`); the run's own are the default.
 """
 
@@ -20,6 +23,7 @@ from hone.serve.generation import Params, cancelled_on_exit, raise_for_finish, s
 from hone.serve.openai_ops import check_inputs, check_prompt, render_prompt, run_call, served_for
 from hone.serve.pool import Served
 from hone.serve.protocol import ExtractRequest, RerankRequest, TextsRequest
+from hone.tasks import fanout
 
 
 def _texts(body: TextsRequest, limits: Any) -> list[str]:
@@ -95,8 +99,10 @@ async def extract(state: Any, body: ExtractRequest) -> dict[str, Any]:
     budget = body.max_tokens or task.max_new_tokens
     if budget > state.config.limits.max_tokens:
         raise APIError(400, f"max_tokens: at most {state.config.limits.max_tokens}", param="max_tokens")
+    fanned = task.decode == "fanout"
     try:
-        program.processors(budget)
+        if not fanned:  # fan-out: `budget` is each value's, and a value never needs more than it is given
+            program.processors(budget)
     except ValueError as exc:
         raise APIError(400, str(exc).replace("generate.max_new_tokens", "max_tokens"), param="max_tokens") from None
     budget_s = state.config.limits.template_ms / 1000
@@ -104,27 +110,51 @@ async def extract(state: Any, body: ExtractRequest) -> dict[str, Any]:
     for prompt in prompts:
         check_prompt(prompt, state.config.limits)
     events: asyncio.Queue = asyncio.Queue()
-    params = Params(budget, temperature=0.0)
-    rows = []
-    for i, prompt in enumerate(prompts):
-        constraint = lambda: program.processors(budget)[0]  # noqa: E731 - one state machine per row
-        rows += start(state.scheduler, served, prompt, params, events, offset=i, constraint=constraint)
+    rows = (_fanout_rows if fanned else _object_rows)(state, served, program, prompts, budget, events)
     with cancelled_on_exit(rows):
         reasons = await _finished(rows, events)
+    per = len(rows) // len(prompts)  # rows per document: 1, or one per field
     data = []
-    for i, (row, reason) in enumerate(zip(rows, reasons, strict=True)):
-        text = served.tokenizer.decode(row.tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        parsed = task.read(text)
+    for i in range(len(prompts)):
+        mine = rows[i * per : (i + 1) * per]
+        ids = fanout.assemble(program, [row.tokens for row in mine]) if fanned else mine[0].tokens
+        parsed = task.read(served.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
         data.append(
             {
                 "index": i,
                 "object": None if parsed is None else dict(parsed),
                 "valid": parsed is not None,
-                "finish_reason": reason,
-                "cached_tokens": row.cached_tokens,
+                "finish_reason": next((r for r in reasons[i * per : (i + 1) * per] if r != "stop"), "stop"),
+                "cached_tokens": mine[0].cached_tokens,
             }
         )
     return {"object": "list", "model": body.model, "fields": task.fields, "data": data}
+
+
+def _object_rows(
+    state: Any, served: Served, program: Any, prompts: list[list[int]], budget: int, events: asyncio.Queue
+) -> list[Any]:
+    """One row per document, writing the whole object."""
+    rows = []
+    for i, prompt in enumerate(prompts):
+        constraint = lambda: program.processors(budget)[0]  # noqa: E731 - one state machine per row
+        rows += start(state.scheduler, served, prompt, Params(budget, temperature=0.0), events, i, constraint)
+    return rows
+
+
+def _fanout_rows(
+    state: Any, served: Served, program: Any, prompts: list[list[int]], budget: int, events: asyncio.Queue
+) -> list[Any]:
+    """One row per (document, field), writing that field's value then EOS: the engine's prefix cache reads the
+    document once for all of its rows, and they decode in one batch (forced tokens still take a step each)."""
+    rows = []
+    for prompt in prompts:
+        for f, row_prompt in enumerate(fanout.row_prompts(program, prompt)):
+            params = Params(fanout.value_slot(program, f, budget).cap + 1, temperature=0.0)  # + EOS
+            constraint = lambda f=f: fanout.ValueProcessor(program, [f], budget)  # noqa: E731
+            offset = len(rows)
+            rows += start(state.scheduler, served, row_prompt, params, events, offset, constraint)
+    return rows
 
 
 def _task_for(task: Any, body: ExtractRequest) -> Any:

@@ -25,7 +25,7 @@ from torch import nn
 from hone.config.schema import ExtractConfig, ExtractDataConfig, ExtractField
 from hone.data import problems as P
 from hone.data.problems import Problem
-from hone.tasks import causal
+from hone.tasks import causal, fanout
 from hone.tasks.chat import tokenize_segments
 from hone.tasks.fields import required_text, type_name
 from hone.tasks.instruct import InstructTask, chat_settings, prompt_baselines, token_check
@@ -220,13 +220,15 @@ class ExtractTask(InstructTask):
     descriptions: dict[str, str | None] = field(default_factory=dict)
     instruction: str = DEFAULT_INSTRUCTION
     value_chars: dict[str, int] = field(default_factory=dict)  # longest training value per field (budgets)
+    decode: str = "object"  # "object": the whole object in one row; "fanout": one row per field (fanout.py)
 
     name = "extract"
     primary_metric = "field_f1_micro"
 
     @classmethod
     def from_config(cls, config: ExtractConfig, examples: Sequence[Any]) -> ExtractTask:
-        return cls(**chat_settings(config), **_field_settings(config.data, examples))
+        settings = _field_settings(config.data, examples)
+        return cls(**chat_settings(config), **settings, decode=config.generate.decode)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -237,6 +239,7 @@ class ExtractTask(InstructTask):
             "descriptions": dict(self.descriptions),
             "instruction": self.instruction,
             "value_chars": dict(self.value_chars),
+            "decode": self.decode,
         }
 
     def user_prompt(self, text: str) -> str:
@@ -294,8 +297,16 @@ class ExtractTask(InstructTask):
         """One object per input (raw text or prompt messages), decoded under the JSON constraint.
 
         Confidence: the mean probability of the tokens the model chose (forced scaffold tokens left out).
+        `decode` "fanout": one prefill per document, then every field's value in a row of its own
+        (`hone.tasks.fanout`); each value may take `max_new_tokens` tokens, and `batch_size` counts rows.
         """
         program = JsonProgram(tokenizer, self.fields, self.values, value_chars=self.value_chars)
+        if self.decode == "fanout":
+            prompts = self.prompts(inputs, tokenizer)
+            results = fanout.decode(model, tokenizer, program, prompts, self.max_new_tokens, batch_size, autocast)
+            texts = [_text(tokenizer, r["ids"]) for r in results]
+            confidence = [math.exp(r["logprob"]) for r in results]
+            return [self.read(text) for text in texts], np.array(confidence, dtype=np.float32)
         results = causal.generate(
             model,
             tokenizer,
@@ -305,9 +316,7 @@ class ExtractTask(InstructTask):
             autocast,
             logits_processor=lambda rows: program.processors(self.max_new_tokens),
         )
-        texts = [
-            tokenizer.decode(r["ids"], skip_special_tokens=True, clean_up_tokenization_spaces=False) for r in results
-        ]
+        texts = [_text(tokenizer, r["ids"]) for r in results]
         confidence = [_chosen_confidence(r, program.forced_tokens) for r in results]
         return [self.read(text) for text in texts], np.array(confidence, dtype=np.float32)
 
@@ -377,6 +386,10 @@ class ExtractTask(InstructTask):
     def present(self, prediction: Extraction | None) -> dict[str, Any]:
         """One prediction as `hone predict` prints it (fields None: the answer did not parse)."""
         return {"fields": self.to_json(prediction)}
+
+
+def _text(tokenizer: Any, ids: list[int]) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
 
 def _chosen_confidence(result: dict[str, Any], forced: int) -> float:

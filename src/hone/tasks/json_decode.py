@@ -18,7 +18,8 @@ shortest way out (a token like '",' or the rest of `null`), so greedy decoding a
 
 KV-cache reuse: the prompt is prefilled once and the whole object (forced keys and chosen values) is
 decoded in one `generate` call per batch of documents, so no field re-encodes the prompt; a forced token
-costs one cached decoding step.
+costs one cached decoding step. `hone.tasks.fanout` decodes the same value slots one row per field instead
+(`JsonProgram.field_rows`), forced tokens without steps.
 """
 
 from __future__ import annotations
@@ -242,12 +243,30 @@ class JsonProgram:
             budget = max_value_tokens if chars is None else min(max_value_tokens, value_budget(chars))
             items.append(_Value(end, choices, budget))
         self.eos_id: int = tokenizer.eos_token_id
+        self.open_ids = ids("{")  # the object's opening alone: what a fan-out row puts before a later key
         items.append(_Forced((self.eos_id,)))
         self.items = items
         costs = [self._cost(item) for item in items]
         self.after = [sum(costs[i + 1 :]) for i in range(len(items))]  # tokens needed once item i is done
         self.min_tokens = sum(costs)
         self.forced_tokens = sum(len(item.ids) for item in items if isinstance(item, _Forced))
+
+    def field_rows(self) -> list[tuple[tuple[int, ...], _Value]]:
+        """Per field, in order: the forced tokens a fan-out row writes before the value, and the value slot.
+
+        A row sees the object's opening and its own key only: '{"brand":' for the first field (the object's
+        own first key piece), '{' + ' "colour":' for a later one (the key piece as the object tokenises it,
+        after the opening; byte-level BPE splits '{ "colour":' the same way). Its value piece keeps the
+        delimiter it has in the object (',' or '}'), so each value is written in the tokens of training.
+        """
+        rows = []
+        for i in range(0, len(self.items) - 1, 2):
+            key, value = self.items[i], self.items[i + 1]
+            if not isinstance(value, _Value):  # no fields: the object is '{}' and EOS
+                break
+            assert isinstance(key, _Forced)
+            rows.append((key.ids if i == 0 else self.open_ids + key.ids, value))
+        return rows
 
     def _cost(self, item: _Forced | _Value) -> int:
         if isinstance(item, _Forced):

@@ -1,0 +1,298 @@
+"""Fan-out decoding of an extraction: read the document once, then decode every field's value in a row of its own.
+
+One prefill per prompt (instruction + document). Its KV states are then copied into one row per field
+(`DynamicCache.batch_select_indices` with repeated indices). That is a copy per row, which a CPU can afford:
+a `DynamicCache` concatenates every layer's states on each step anyway, so a prefix shared read-only by all
+rows would need attention code of our own. Each row is fed its forced key (`JsonProgram.field_rows`: the
+object's opening and that field's key only, never the other fields) in one forward for all rows. Rows of
+different lengths are right-padded inside that block with attention-mask zeros, with explicit position ids
+that continue after their own prompt: transformers 5 builds the 4D mask from a 2D mask with holes
+anywhere (`masking_utils.padding_mask_function` reads it per key column), and takes the query offset from
+the cache, which every row shares. Then each row decodes its value under its own field's constraint
+(`ValueSlot`: null, a JSON string, or one of the field's allowed values, closed by its delimiter within the
+field's budget), all rows in one batch; a row leaves the batch (its cache rows dropped) once its value is
+closed.
+
+Jump-forward: a token the constraint forces (the only one allowed: the rest of `null`, the one way a trie
+value goes on, the closing '",' of a value at its budget) costs no decode step of its own. It is appended
+with the chosen token before it and fed in the same forward, and a row that it closes is fed nothing more.
+
+The object is assembled in field order from the object's key pieces and the decoded value pieces, so it is
+the text the whole-object decoder would write for these values and always parses into exactly the fields.
+Forwards per batch: one prefill, one for the keys, then one per chosen token of the longest value after
+its first: the longest value, not the sum over fields.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import LogitsProcessor
+
+from hone.progress import tick
+from hone.tasks.causal import keeps_logits, pad_id
+from hone.tasks.json_decode import DONE, START, JsonProgram, TokenTable, _Node, _Value
+
+ScoresHook = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class ValueSlot:
+    """One row writing one field's value piece: which tokens may come next, and how far it has got."""
+
+    value: _Value
+    table: TokenTable  # the vocabulary table for the value's delimiter
+    cap: int  # most tokens the piece may take (never fewer than it needs)
+    pos: int = 0
+    state: int = START  # lexer state of a free value
+    node: _Node | None = None  # trie node of a value with allowed choices
+    _mask: torch.Tensor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.node = self.value.choices
+
+    @property
+    def done(self) -> bool:
+        if self.node is None:
+            return self.state == DONE
+        return not self.node.children
+
+    def allowed(self) -> torch.Tensor:
+        """A bool mask over the tokenizer's vocabulary (computed once per position)."""
+        if self._mask is None:
+            self._mask = self._allowed()
+        return self._mask
+
+    def _allowed(self) -> torch.Tensor:
+        limit = self.cap - self.pos
+        if self.node is None:
+            if self.pos >= self.value.budget:  # at the field's budget: close it the shortest way
+                limit = min(limit, int(self.table.finish[self.state]))
+            return self.table.cost[self.state] <= limit
+        mask = torch.zeros(self.table.size, dtype=torch.bool)
+        for token, child in self.node.children.items():
+            mask[token] = 1 + child.finish <= limit
+        return mask
+
+    def forced(self) -> int | None:
+        """The next token when it is the only one allowed, else None."""
+        if self.node is not None and len(self.node.children) > 1:
+            return None
+        allowed = self.allowed().nonzero()
+        return int(allowed[0]) if allowed.numel() == 1 else None
+
+    def advance(self, token: int) -> None:
+        self.pos += 1
+        self._mask = None
+        if self.node is None:
+            self.state = int(self.table.next_state[self.state, token])
+        else:
+            self.node = self.node.children[token]
+
+    def jump(self) -> list[int]:
+        """Append every token the constraint forces from here; the tokens appended."""
+        run: list[int] = []
+        while not self.done and (token := self.forced()) is not None:
+            self.advance(token)
+            run.append(token)
+        return run
+
+
+def value_slot(program: JsonProgram, index: int, max_new_tokens: int) -> ValueSlot:
+    """The slot of field `index`'s value; it may take `max_new_tokens` tokens, or as few as it needs."""
+    value = program.field_rows()[index][1]
+    table = program.tables[value.end]
+    need = value.choices.finish if value.choices is not None else int(table.finish[START])
+    return ValueSlot(value, table, max(max_new_tokens, need))
+
+
+def row_prompts(program: JsonProgram, prompt: list[int]) -> list[list[int]]:
+    """Each field's row as a prompt of its own: the document's prompt and that field's fan-out key (for an
+    engine that decodes rows one token per step and shares the prompt through its prefix cache)."""
+    return [[*prompt, *key] for key, _ in program.field_rows()]
+
+
+def assemble(program: JsonProgram, values: Sequence[Sequence[int]]) -> list[int]:
+    """The object's tokens from each field's value piece, after the object's own key pieces (no EOS)."""
+    if not values:
+        return list(program.items[0].ids)  # no fields: '{}'
+    keys = [item.ids for item in program.items[0:-1:2]]
+    return [t for key, value in zip(keys, values, strict=True) for t in (*key, *value)]
+
+
+def mask_scores(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Scores with every token outside `allowed` (rows of vocabulary masks; wider logits: never) at -inf."""
+    n = min(scores.shape[-1], allowed.shape[-1])
+    out = torch.full_like(scores, -math.inf)
+    out[:, :n] = scores[:, :n].masked_fill(~allowed[:, :n].to(scores.device), -math.inf)
+    return out
+
+
+class ValueProcessor(LogitsProcessor):
+    """For `generate`: row r writes the value piece of field `fields[r]` (its prompt ends with that field's
+    `field_rows` key), then EOS. The per-field reference a fan-out decode must equal."""
+
+    def __init__(self, program: JsonProgram, fields: Sequence[int], max_new_tokens: int) -> None:
+        self.program, self.fields, self.budget = program, list(fields), max_new_tokens
+        self.slots: list[ValueSlot] | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.slots is None:
+            self.slots = [value_slot(self.program, f, self.budget) for f in self.fields]
+        else:
+            for slot, token in zip(self.slots, input_ids[:, -1].tolist(), strict=True):
+                if not slot.done:
+                    slot.advance(token)
+        eos = torch.zeros(self.program.tables[","].size, dtype=torch.bool)
+        eos[self.program.eos_id] = True
+        return mask_scores(scores, torch.stack([eos if s.done else s.allowed() for s in self.slots]))
+
+
+def decode(
+    model: nn.Module,
+    tokenizer: Any,
+    program: JsonProgram,
+    prompts: Sequence[list[int]],
+    max_new_tokens: int,
+    batch_size: int,
+    autocast: Any = None,
+    scores_hook: ScoresHook | None = None,
+) -> list[dict[str, Any]]:
+    """Greedy objects for token-id prompts, in batches of about `batch_size` rows: `batch_size // fields`
+    documents at a time (at least one), each fanned out to one row per field (each row holds a copy of its
+    document's KV states, so rows, not documents, bound the memory).
+
+    Each result: {"ids": the object's tokens (keys and values, no EOS), "values": each field's value piece
+    tokens, "logprob": mean log-prob of the tokens the model chose (forced ones left out; 0.0 when none),
+    "chosen": how many it chose}. Each value may take `max_new_tokens` tokens at most.
+    `scores_hook(ids, scores)` (tests: random scores) sees the decoding rows' raw scores before the
+    constraint; `ids` is empty.
+    """
+    _check(model)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    results: list[dict[str, Any]] = [{}] * len(prompts)
+    documents = max(1, batch_size // max(1, len(program.field_rows())))
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
+        for start in range(0, len(order), documents):
+            idx = order[start : start + documents]
+            batch = _Batch(model, program, max_new_tokens, pad_id(tokenizer), scores_hook)
+            for i, result in zip(idx, batch.run([prompts[i] for i in idx]), strict=True):
+                results[i] = result
+            tick(len(idx))
+    model.train(was_training)
+    return results
+
+
+def _check(model: nn.Module) -> None:
+    peft_config = getattr(model, "active_peft_config", None)
+    if peft_config is not None and peft_config.is_prompt_learning:
+        raise ValueError(
+            "generate.decode fanout feeds the model's KV cache directly, which prompt_tuning/prefix_tuning "
+            "adapters do not support; set generate.decode: object"
+        )
+
+
+class _Batch:
+    """One batch of documents fanned out to one row per (document, field)."""
+
+    def __init__(self, model: nn.Module, program: JsonProgram, cap: int, pad: int, hook: ScoresHook | None) -> None:
+        self.model, self.program, self.cap, self.pad, self.hook = model, program, cap, pad, hook
+        self.device = next(model.parameters()).device
+        self.keep_logits = keeps_logits(model)
+        self.cache: Any = None
+        self.mask = torch.zeros(0, 0, dtype=torch.long)
+
+    def run(self, prompts: list[list[int]]) -> list[dict[str, Any]]:
+        rows = self.program.field_rows()
+        if not rows:
+            return [self._result([], []) for _ in prompts]
+        positions = self._prefill(prompts)
+        doc = torch.arange(len(prompts)).repeat_interleave(len(rows))
+        slots = [value_slot(self.program, f, self.cap) for _ in prompts for f in range(len(rows))]
+        values = [slot.jump() for slot in slots]  # a value may open with forced tokens: fed with the key
+        pending = [[*rows[r % len(rows)][0], *forced] for r, forced in enumerate(values)]
+        live = [r for r, slot in enumerate(slots) if not slot.done]
+        self._select(doc[live])
+        positions = positions[doc[live]]
+        chosen: list[list[float]] = [[] for _ in prompts]
+        while live:
+            scores, positions = self._feed([pending[r] for r in live], positions)
+            picked, logprobs = self._choose([slots[r] for r in live], scores)
+            for r, token, logprob in zip(live, picked, logprobs, strict=True):
+                slots[r].advance(token)
+                pending[r] = [token, *slots[r].jump()]
+                values[r] += pending[r]
+                chosen[r // len(rows)].append(logprob)
+            keep = [k for k, r in enumerate(live) if not slots[r].done]
+            if len(keep) < len(live):
+                self._select(torch.tensor(keep, dtype=torch.long))
+                positions, live = positions[keep], [live[k] for k in keep]
+        return [self._result(values[d * len(rows) : (d + 1) * len(rows)], chosen[d]) for d in range(len(prompts))]
+
+    def _result(self, values: list[list[int]], chosen: list[float]) -> dict[str, Any]:
+        mean = sum(chosen) / len(chosen) if chosen else 0.0
+        return {"ids": assemble(self.program, values), "values": values, "logprob": mean, "chosen": len(chosen)}
+
+    def _prefill(self, prompts: list[list[int]]) -> torch.Tensor:
+        """Left-padded prompts through the model once; the position each document's next token takes."""
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt) :] = torch.tensor(prompt)
+            mask[row, width - len(prompt) :] = 1
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        self._forward(ids, mask, position_ids, 1)
+        self.mask = mask
+        return mask.sum(-1)
+
+    def _feed(self, pending: list[list[int]], positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each live row's pending tokens in one forward (right-padded inside the block, masked); the scores
+        after each row's last token, and the rows' next positions."""
+        lengths = torch.tensor([len(p) for p in pending])
+        width = int(lengths.max())
+        ids = torch.full((len(pending), width), self.pad, dtype=torch.long)
+        for row, tokens in enumerate(pending):
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+        block = (torch.arange(width) < lengths[:, None]).long()
+        position_ids = positions[:, None] + torch.arange(width)
+        self.mask = torch.cat([self.mask, block], dim=1)
+        keep = width - int(lengths.min()) + 1
+        logits = self._forward(ids, self.mask, position_ids, keep)
+        last = logits[torch.arange(len(pending)), lengths - 1 - (width - logits.shape[1])]
+        return last.float(), positions + lengths
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, keep: int) -> torch.Tensor:
+        extra = {"logits_to_keep": keep} if self.keep_logits else {}
+        out = self.model(
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=position_ids.to(self.device),
+            past_key_values=self.cache,
+            use_cache=True,
+            **extra,
+        )
+        self.cache = out.past_key_values
+        return out.logits.cpu()
+
+    def _choose(self, slots: list[ValueSlot], scores: torch.Tensor) -> tuple[list[int], list[float]]:
+        """Greedy tokens under each row's constraint, and their log-probabilities (of the masked scores)."""
+        if self.hook is not None:
+            scores = self.hook(torch.zeros((len(slots), 0), dtype=torch.long), scores)
+        masked = mask_scores(scores, torch.stack([slot.allowed() for slot in slots]))
+        picked = masked.argmax(-1)
+        logprobs = torch.log_softmax(masked, -1).gather(-1, picked[:, None]).squeeze(-1)
+        return picked.tolist(), logprobs.tolist()
+
+    def _select(self, rows: torch.Tensor) -> None:
+        """Keep (or repeat: the fork) these rows of the cache and the attention mask."""
+        self.cache.batch_select_indices(rows.to(self.device))
+        self.mask = self.mask[rows]
