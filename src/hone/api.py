@@ -61,6 +61,7 @@ __all__ = [
     "prepare",
     "report",
     "runs",
+    "search",
     "serve",
     "sweep",
     "train",
@@ -89,6 +90,14 @@ def serve(
     cfg = load_serve_config(Path(config) if config else None, {"runs": list(runs), **settings})
     keys = [*(api_keys or []), *cfg.api_keys]
     run_server(cfg, keys or None, admin_keys=list(admin_keys or []))
+
+
+def search(config: ConfigLike, trials: int, progress: bool = True, log: Any = print) -> dict[str, Any]:
+    """Try `trials` training recipes on the dev split (Optuna), each a run `<name>-t<k>`, and score only the best
+    on test; returns what `<runs_dir>/<name>-search.json` holds (see `hone.pipeline.search`)."""
+    from hone.pipeline.search import search as run_search
+
+    return run_search(config, trials, progress=progress, log=log)
 
 
 def example_config(name: str = "tickets") -> Path:

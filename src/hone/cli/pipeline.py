@@ -134,6 +134,15 @@ def train(
             "torchrun. train.batch_size is per process. Several nodes: see README, Training on several processes.",
         ),
     ] = 1,
+    search: Annotated[
+        int | None,
+        typer.Option(
+            "--search",
+            min=2,
+            help="Try N recipes (learning rate, epochs, warm-up, head LR or LoRA rank) on the dev split with "
+            "Optuna, each a run <name>-t<k>; only the best is scored on test (writes <runs_dir>/<name>-search.json).",
+        ),
+    ] = None,
 ) -> None:
     """Fine-tune the model (full, freeze or LoRA); Ctrl-C or SIGTERM checkpoints and exits cleanly."""
     from hone import api
@@ -141,6 +150,14 @@ def train(
 
     if processes > 1 and world_size() == 1:
         raise typer.Exit(_launch(processes, config, set_ or [], resume))
+    if search is not None:
+        if resume or processes > 1:
+            raise typer.BadParameter("--search runs its trials one after another; without --resume or --processes")
+        with friendly_errors():
+            summary = api.search(api.config_of(config, set_ or []), search, log=out.print)
+        test = summary["test"]
+        out.print(f"{summary['winner']}: test {test['primary_metric']} {test['score']:.4f}. {test['verdict'] or ''}")
+        return
     with friendly_errors():
         run = api.train(api.config_of(config, set_ or []), resume=resume)
     if is_main():

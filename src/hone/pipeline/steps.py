@@ -137,9 +137,9 @@ def run_dir_of(cfg: HoneConfig) -> RunDir:
     return RunDir(cfg.runs_dir / cfg.name)
 
 
-def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
+def _train(cfg: HoneConfig, resume: bool, progress: bool, on_step: Callable[..., None] | None = None) -> Run:
     from hone.runs.rebuild import open_registry
-    from hone.train.signals import Stopped
+    from hone.train.signals import Pruned, Stopped
     from hone.train.trainer import fit
 
     _refuse_a_start_that_cannot_go_on(run_dir_of(cfg), resume)
@@ -149,9 +149,13 @@ def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
         p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
     )
     try:
-        fit(p.config, p.run, p.task, training_examples(p), p.splits["dev"], resume=resume, progress=progress)
+        examples = training_examples(p)
+        fit(p.config, p.run, p.task, examples, p.splits["dev"], resume=resume, progress=progress, on_step=on_step)
     except Stopped as exc:
         registry.finish(p.config.name, "stopped", None, None, str(exc))
+        raise
+    except Pruned as exc:
+        registry.finish(p.config.name, "stopped", None, None, f"pruned by the search: {exc}")
         raise
     except BaseException as exc:
         registry.finish(p.config.name, "failed", None, None, f"{type(exc).__name__}: {exc}"[:500])

@@ -148,28 +148,12 @@ def _record(run: RunDir) -> RunRecord | None:
         return None
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def _missing(inputs: Inputs, filename: str) -> str:
     command = INPUTS[filename][1].format(config=inputs.run.config, run=inputs.run.path)
     return (
         f'<p class="missing"><code>{escape(filename)}</code> is missing; create it with '
         f"<code>{escape(command)}</code>.</p>"
     )
-
-
-
-
 
 
 def _header(inputs: Inputs) -> str:
@@ -352,8 +336,6 @@ def _where(item: dict[str, Any]) -> str:
     return _e(source if line is None else f"{source}:{line}") if source else "(dataset)"
 
 
-
-
 def _generation_errors(inputs: Inputs) -> str:
     """How generated answers fail (too verbose, repetitive, empty, too short), for chat tasks."""
     counts = _dig(inputs.eval, "error_categories")
@@ -445,10 +427,35 @@ def _data_check(inputs: Inputs) -> str:
     return "".join(parts)
 
 
+def _search(inputs: Inputs) -> str:
+    """The recipes `hone train --search` tried on dev (search.json in the winner's run), and that test was
+    read once, for the winner; nothing for a run that was not the winner of a search."""
+    path = inputs.run.path / "search.json"
+    if not path.is_file():
+        return ""
+    found = json.loads(path.read_text(encoding="utf-8"))
+    metric, test = found["dev_metric"], found["test"]
+    rows = []
+    for t in found["trials"]:
+        recipe = ", ".join(
+            f"{k.split('.')[-1]} {v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]} {v}"
+            for k, v in t["recipe"].items()
+        )
+        score = t.get("dev_score")
+        rows.append([t["run"], recipe, t["state"], "—" if score is None else f"{score:.4f}", str(t.get("step", "—"))])
+    return (
+        f"<p>{len(found['trials'])} recipes tried on the dev split ({_e(found['sampler'])}); the best, "
+        f"<b>{_e(found['winner'])}</b>, is the only one scored on test (test read {_e(test['touched'])} time): "
+        f"{_e(test['primary_metric'])} {_metric(test['score'])}.</p>"
+        + _table(["run", "recipe", "state", f"best dev {metric}", "at step"], rows, set())
+    )
+
+
 # (title, the optional input it needs or None, renderer), in page order.
 SECTIONS: list[tuple[str, str | None, Callable[[Inputs], str]]] = [
     ("Baselines vs tuned model", None, _comparison),
     ("Training curves", "metrics.jsonl", _curves),
+    ("Search", None, _search),
     ("Confusion matrix", "eval.json", _confusion),
     ("Per-label precision, recall and F1", "eval.json", _per_class),
     ("Errors by kind", "eval.json", _entity_errors),

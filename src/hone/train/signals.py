@@ -32,6 +32,14 @@ class Stopped(Exception):
         super().__init__(f"stopped by {signal.Signals(signum).name}{detail}; {where}")
 
 
+class Pruned(Exception):
+    """A search (`hone train --search`) stopped this run early: its dev score at `step` was behind earlier trials'."""
+
+    def __init__(self, step: int, score: float) -> None:
+        super().__init__(f"dev score {score:.4f} at step {step} behind the median of earlier trials")
+        self.step, self.score = step, score
+
+
 class StopFlag:
     """Set by the first signal. While `deferring`, a signal waits for the code to poll the flag."""
 
