@@ -234,3 +234,63 @@ def test_a_run_without_report_to_imports_no_tracking_code(config_dict: dict, tmp
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_wandb_offline_gets_config_steps_eval_and_report(
+    config_dict: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    config_dict["train"].update(report_to=["wandb"], max_steps=4, eval_every=2)
+    cfg = hone.load_config(config_dict)
+    hone.baseline(cfg)
+    run = hone.train(cfg, progress=False)
+    result = hone.evaluate(run)
+    hone.report(run)
+    run_id = json.loads((run.path / "tracking.json").read_text())["wandb"]["id"]
+    files = sorted(run.path.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb"))
+    assert len(files) == 3, "train, eval and report each continue the one W&B run (joined by `wandb sync`)"
+    train, evaluation = _wandb_records(files[0]), _wandb_records(files[1])
+    assert json.loads(dict(train["config"])["train.lr"]) == "0.003"
+    history = {step: items for step, items in train["history"]}
+    logged = [line for line in _jsonl(run.path) if "loss" in line]
+    assert sorted(history) == [1, 2, 3, 4]
+    assert [json.loads(history[x["step"]]["loss"]) for x in logged] == pytest.approx([x["loss"] for x in logged])
+    assert "dev/macro_f1" in history[2] and "dev/macro_f1" in history[4]
+    summary = dict(evaluation["summary"])
+    assert json.loads(summary["gain/macro_f1_ci_low"]) == pytest.approx(result["comparison"]["ci95"][0])
+    assert json.loads(summary["hone.best_baseline"]) == result["comparison"]["baseline"]
+    assert {p.name for p in (files[1].parent / "files").iterdir()} >= {"eval.json"}  # what `wandb sync` uploads
+    assert {p.name for p in (files[2].parent / "files").iterdir()} >= {"eval.json", "report.html"}
+
+
+def _wandb_records(path: Path) -> dict[str, list]:
+    """A W&B offline run file read with W&B's own protobuf messages: after a 7-byte header, LevelDB-log
+    chunks (crc32, length, type: full/first/middle/last) in 32 KiB blocks."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, pos, partial = path.read_bytes(), 7, b""
+    found: dict[str, list] = {"config": [], "history": [], "summary": []}
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
+        if left < 7 or kind == 0:
+            pos += left
+            continue
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        partial = chunk if kind in (1, 2) else partial + chunk
+        if kind not in (1, 4):
+            continue
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(partial)
+        which = record.WhichOneof("record_type")
+        if which == "config":
+            found["config"] += [(u.key or "/".join(u.nested_key), u.value_json) for u in record.config.update]
+        elif which == "history":
+            items = {i.key or "/".join(i.nested_key): i.value_json for i in record.history.item}
+            found["history"].append((record.history.step.num, items))
+        elif which == "summary":
+            found["summary"] += [(u.key or "/".join(u.nested_key), u.value_json) for u in record.summary.update]
+    return found

@@ -3,7 +3,8 @@
 A tracker is any object with a `name` and these methods (each backend module defines one):
 
     log_params(params: dict[str, str])           the flattened config
-    log_metrics(metrics: dict[str, float], step)  one logged step, or the evaluation at the last step
+    log_metrics(metrics: dict[str, float], step)  one logged step (a step, or a dev evaluation)
+    log_results(metrics: dict[str, float], step)  the test evaluation, done after training's last `step`
     set_tags(tags: dict[str, str])               the best baseline, the verdict
     log_artifact(path: Path)                     eval.json, report.html
     resumed(step: int)                           training continues from the checkpoint at `step`
@@ -88,7 +89,7 @@ class Trackers:
     def log_eval(self, result: dict[str, Any]) -> None:
         """eval.json's metrics, gain and interval, plotted at the last training step; the file as an artifact."""
         metrics, tags = eval_metrics(result)
-        self._send("log_metrics", metrics, last_step(self._run.metrics))
+        self._send("log_results", metrics, last_step(self._run.metrics))
         self._send("set_tags", tags)
         self.log_artifact(self._run.eval)
 

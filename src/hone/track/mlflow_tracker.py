@@ -115,6 +115,9 @@ class MlflowTracker:
         for i in range(0, len(rows), METRICS_PER_CALL):
             self.client.log_batch(self.run_id, metrics=rows[i : i + METRICS_PER_CALL])
 
+    def log_results(self, metrics: dict[str, float], step: int) -> None:
+        self.log_metrics(metrics, step)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 

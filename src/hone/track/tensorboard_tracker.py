@@ -50,6 +50,9 @@ class TensorBoardTracker:
         for key, value in metrics.items():
             writer.add_scalar(key, value, step)
 
+    def log_results(self, metrics: dict[str, float], step: int) -> None:
+        self.log_metrics(metrics, step)
+
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.writer().add_text(key, value)

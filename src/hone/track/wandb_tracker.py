@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import netrc
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,14 @@ def open_wandb(config: HoneConfig, run: RunDir, training: bool) -> WandbTracker:
             "train.report_to lists wandb, but no W&B API key is set: export WANDB_API_KEY (or run `wandb login`), "
             "or set WANDB_MODE=offline to keep the W&B run on disk and `wandb sync` it later"
         )
-    run_id = stored(run, "wandb").get("id") or wandb.util.generate_id()
+    run_id = stored(run, "wandb").get("id") or uuid.uuid4().hex[:12]
     try:
         handle = wandb.init(
             project=config.train.experiment or config.name,
             name=config.name,
             id=run_id,
             resume="allow",
+            reinit="create_new",  # several runs in one process (a sweep, tests) are separate W&B runs
             dir=str(run.path),
             settings=wandb.Settings(console="off", silent=True),
         )
@@ -69,6 +71,10 @@ class WandbTracker:
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         self.run.log(metrics, step=step)  # W&B drops steps it already has: a resumed run's replay is ignored
+
+    def log_results(self, metrics: dict[str, float], step: int) -> None:
+        """In the run's summary: W&B's history takes no step at or below one it already has."""
+        self.run.summary.update(metrics)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         self.run.summary.update(tags)
