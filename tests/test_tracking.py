@@ -200,6 +200,30 @@ def test_an_unreachable_tracking_server_stops_the_command_before_training(
     assert not (tmp_path / "runs" / "t" / "metrics.jsonl").exists()
 
 
+def test_wandb_online_without_a_key_stops_the_command_before_training(
+    config_dict: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("wandb")
+    for name in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc with a W&B key
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    config_dict["train"].update(report_to=["wandb"], max_steps=2)
+    with pytest.raises(TrackingError, match="no W&B API key is set: export WANDB_API_KEY .* WANDB_MODE=offline"):
+        hone.train(hone.load_config(config_dict), progress=False)
+    assert not (tmp_path / "runs" / "t" / "metrics.jsonl").exists()
+
+
+def test_a_tracker_run_ends_finished_killed_or_failed_as_the_command_did() -> None:
+    from hone.track.hub import status_of
+    from hone.train.signals import Stopped
+
+    assert status_of(None) == "FINISHED"
+    assert status_of(Stopped(15, "runs/t/checkpoints/step-00000004")) == "KILLED"
+    assert status_of(KeyboardInterrupt()) == "KILLED"
+    assert status_of(RuntimeError("power cut")) == "FAILED"
+
+
 def test_the_tracking_uri_comes_from_the_config_then_the_environment_then_the_runs_folder(
     config_dict: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
