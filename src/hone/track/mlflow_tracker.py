@@ -22,6 +22,7 @@ DEFAULT_DB = "mlflow.db"
 ARTIFACTS = "mlartifacts"
 PARAMS_PER_CALL, METRICS_PER_CALL = 100, 1000  # MLflow's limits for one log_batch
 MAX_VALUE = 6000  # longest param value MLflow stores
+PROBE_TIMEOUT_S = 10
 
 
 def tracking_uri(config: HoneConfig) -> str:
@@ -45,6 +46,7 @@ def open_mlflow(config: HoneConfig, run: RunDir, training: bool) -> MlflowTracke
         raise missing_library("mlflow", "mlflow-skinny", "track-mlflow") from None
     uri = tracking_uri(config)
     try:
+        _probe(uri)
         client = MlflowClient(tracking_uri=uri)
         run_id = _reopen(client, stored(run, "mlflow"), uri)
         created = run_id is None
@@ -55,6 +57,8 @@ def open_mlflow(config: HoneConfig, run: RunDir, training: bool) -> MlflowTracke
         raise missing_library("mlflow", exc.name or "a module MLflow needs", "track-mlflow") from None
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        if "MLFLOW_ALLOW_FILE_STORE" in str(exc):
+            reason = "MLflow 3 refuses a folder store unless MLFLOW_ALLOW_FILE_STORE=true; use a sqlite:/// URI"
         raise TrackingError(
             f"train.report_to: mlflow cannot use the tracking store {uri} ({type(exc).__name__}: {reason}); "
             "point train.tracking_uri or MLFLOW_TRACKING_URI at a store that answers, or remove mlflow from "
@@ -62,6 +66,16 @@ def open_mlflow(config: HoneConfig, run: RunDir, training: bool) -> MlflowTracke
         ) from None
     store(run, "mlflow", {"run_id": run_id, "tracking_uri": uri})
     return MlflowTracker(client, run_id, owns_status=training or created)
+
+
+def _probe(uri: str) -> None:
+    """Fail in seconds when a tracking server cannot be reached: MLflow's own client retries a refused
+    connection with backoff for minutes before it gives up. Any HTTP answer (401 too) counts as reachable."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    requests.get(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S)
 
 
 def _reopen(client: Any, entry: dict[str, Any], uri: str) -> str | None:
