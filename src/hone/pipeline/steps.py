@@ -152,8 +152,8 @@ def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
         registry.start(
             p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
         )
-        examples = training_examples(p)
         try:
+            examples = training_examples(p)  # inside: a failure here is recorded as the run's failure too
             fit(p.config, p.run, p.task, examples, p.splits["dev"], resume=resume, progress=progress, trackers=trackers)
         except Stopped as exc:
             registry.finish(p.config.name, "stopped", None, None, str(exc))
