@@ -88,7 +88,8 @@ def _explain(err: Any, root: type[BaseModel]) -> str:
         return f"{key}: unknown key; {hint}"
     if err["type"] == "missing":
         return f"{key}: required; add it (see `hone init` for a full commented config)"
-    return f"{key}: {err['msg']} (got {err.get('input')!r})"
+    message = err["msg"].removeprefix("Value error, ")  # our own validators' messages read as they are written
+    return f"{key}: {message} (got {err.get('input')!r})"
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:

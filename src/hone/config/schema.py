@@ -7,10 +7,11 @@ feeds ``hone init`` (the commented config), ``--help`` and the docs.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -154,6 +155,33 @@ class TrainConfig(Section):
         description="Stop when the dev primary metric has not improved for this many evaluations (empty = never).",
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for torch; empty leaves torch's default.")
+    report_to: list[Literal["mlflow", "tensorboard", "wandb"]] = Field(
+        [],
+        description="Experiment trackers that also get the config, every logged step, the evaluation and the report: "
+        "any of mlflow, tensorboard, wandb (each needs its pip extra, e.g. `pip install 'hone[track-mlflow]'`).",
+    )
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; empty means $MLFLOW_TRACKING_URI, else `sqlite:///<runs_dir>/mlflow.db`.",
+    )
+    experiment: str | None = Field(
+        None, description="MLflow experiment (W&B project) the run is logged under; empty means the run's name."
+    )
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _known_trackers(cls, value: object) -> object:
+        """One name may stand for a list; an unknown name says which it resembles (hone.track lists them)."""
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list):
+            return value
+        known = ("mlflow", "tensorboard", "wandb")
+        for name in names:
+            if isinstance(name, str) and name not in known:
+                close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(f"unknown tracker {name!r}; {hint}hone reports to {', '.join(known)}")
+        return list(dict.fromkeys(names))
 
 
 class EvalConfig(Section):

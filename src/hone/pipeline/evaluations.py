@@ -12,7 +12,7 @@ from typing import Any
 
 from hone.pipeline.baselines import fit_and_score
 from hone.pipeline.run import Run
-from hone.pipeline.steps import Prepared, check, config_of, note, prepare, prepared
+from hone.pipeline.steps import Prepared, check, config_of, note, prepare, prepared, trackers_of
 from hone.runs.rundir import write_json
 
 
@@ -28,9 +28,12 @@ def evaluate(run: Run | str | Path, test: str | Path | None = None) -> dict[str,
         if test is not None:
             return _on_file(r, Path(test))
         p = prepare(config_of(r.path))
-        result = build_eval(p, r.predictor(task=p.task))
-        write_json(p.run.eval, result)
-        _record_score(p, result)
+        with trackers_of(p.config, p.run) as trackers:
+            result = build_eval(p, r.predictor(task=p.task))
+            write_json(p.run.eval, result)
+            _record_score(p, result)
+            if trackers is not None:
+                trackers.log_eval(result)
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,23 +146,47 @@ def _train(cfg: HoneConfig, resume: bool, progress: bool, on_step: Callable[...,
     _refuse_a_start_that_cannot_go_on(run_dir_of(cfg), resume)
     registry = open_registry(cfg.runs_dir, note)  # a damaged one is repaired, or refused, before the slow part
     p = prepare(cfg, resume=resume)
-    registry.start(
-        p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
-    )
-    try:
-        examples = training_examples(p)
-        fit(p.config, p.run, p.task, examples, p.splits["dev"], resume=resume, progress=progress, on_step=on_step)
-    except Stopped as exc:
-        registry.finish(p.config.name, "stopped", None, None, str(exc))
-        raise
-    except Pruned as exc:
-        registry.finish(p.config.name, "stopped", None, None, f"pruned by the search: {exc}")
-        raise
-    except BaseException as exc:
-        registry.finish(p.config.name, "failed", None, None, f"{type(exc).__name__}: {exc}"[:500])
-        raise
-    registry.finish(p.config.name, "finished", None, None, None)
+    with trackers_of(p.config, p.run, training=True) as trackers:  # a tracker that cannot be used stops us here
+        if trackers is not None:
+            trackers.log_config(p.config)
+        registry.start(
+            p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
+        )
+        try:
+            examples = training_examples(p)  # inside: a failure here is recorded as the run's failure too
+            fit(
+                p.config,
+                p.run,
+                p.task,
+                examples,
+                p.splits["dev"],
+                resume=resume,
+                progress=progress,
+                on_step=on_step,
+                trackers=trackers,
+            )
+        except Stopped as exc:
+            registry.finish(p.config.name, "stopped", None, None, str(exc))
+            raise
+        except Pruned as exc:
+            registry.finish(p.config.name, "stopped", None, None, f"pruned by the search: {exc}")
+            raise
+        except BaseException as exc:
+            registry.finish(p.config.name, "failed", None, None, f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        registry.finish(p.config.name, "finished", None, None, None)
     return Run(p.run.path)
+
+
+def trackers_of(cfg: HoneConfig, run: RunDir, training: bool = False) -> Any:
+    """The experiment trackers of `train.report_to`, open (TrackingError now if one cannot be used), as a context
+    that closes them with the command's outcome; None inside when the config names none, and then hone.track
+    is never imported."""
+    if not cfg.train.report_to:
+        return nullcontext(None)
+    from hone.track import open_trackers
+
+    return open_trackers(cfg, run, training=training)
 
 
 def _refuse_a_start_that_cannot_go_on(run: RunDir, resume: bool) -> None:
@@ -198,7 +223,12 @@ def report(run: Run | str | Path) -> Path:
     from hone.report.html import write_report
 
     r = Run.of(run)
-    return write_report(r.path)
+    with trackers_of(r.config, r.dir) as trackers:
+        path = write_report(r.path)
+        if trackers is not None:
+            trackers.log_artifact(path)
+            trackers.log_artifact(r.dir.eval)
+    return path
 
 
 def predict(run: Run | str | Path, texts: Sequence[str], baseline: bool = False) -> list[dict[str, Any]]:

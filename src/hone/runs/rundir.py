@@ -11,6 +11,8 @@ runs/<name>/
   evaluations/     the same for other held-out files (`hone eval RUN --test FILE`), one JSON each
   baseline-model/  the best baseline kept as a model (majority, TF-IDF + LR, frozen embeddings + LR)
   report.html      the human view
+  tracking.json    the ids of the run in its experiment trackers (train.report_to), so a resume reopens them
+  tensorboard/     TensorBoard event files (train.report_to: [tensorboard])
   .lock            held (flock) by the one process writing into the run; see hone.runs.lock
 """
 
@@ -75,6 +77,15 @@ class RunDir:
     @property
     def report(self) -> Path:
         return self.path / "report.html"
+
+    @property
+    def tracking(self) -> Path:
+        """The run's ids in the experiment trackers of `train.report_to` (hone.track)."""
+        return self.path / "tracking.json"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
 
     @property
     def lock(self) -> Path:

@@ -79,6 +79,7 @@ class Session:
     pos: Position = field(default_factory=Position)
     tracker: Tracker = field(default_factory=Tracker)
     total_steps: int = 0
+    trackers: Any = None  # hone.track.Trackers when train.report_to names any: gets every metrics.jsonl line
 
 
 def fit(
@@ -90,11 +91,17 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     on_step: Callable[[Session, StepRecord], None] | None = None,
+    trackers: Any = None,
 ) -> FitResult:
-    """Train `task` on `train`, select on `dev`, write `run.model`. Raises Stopped on a signal."""
+    """Train `task` on `train`, select on `dev`, write `run.model`. Raises Stopped on a signal.
+
+    `trackers` (hone.track.Trackers, opened by the caller) get every line written to metrics.jsonl."""
     session = _build(config, run, task, train, dev)
+    session.trackers = trackers
     if resume:
         _resume(session)
+        if trackers is not None:
+            trackers.resumed(session.pos.step)
     elif run.checkpoints.exists() and ck.checkpoints(run.checkpoints):
         raise FileExistsError(
             f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name"
@@ -213,7 +220,7 @@ def _run(s: Session, stop: StopFlag, bar: TrainProgress, on_step: Callable[[Sess
     tc = s.config.train
     for record in train_steps(s.model, s.optimizer, s.scheduler, s.accelerator, s.spec, s.pos):
         _log(
-            s.run,
+            s,
             {
                 "step": record.step,
                 "epoch": round(record.epoch, 4),
@@ -250,7 +257,7 @@ def _evaluate_dev(s: Session, record: StepRecord, bar: TrainProgress) -> None:
     score = metrics[metric]
     improved = s.tracker.update(record.step, score, higher_is_better)
     s.tracker.history.append({"step": record.step, "score": score})
-    _log(s.run, {"step": record.step, "epoch": round(record.epoch, 4), "dev": metrics})
+    _log(s, {"step": record.step, "epoch": round(record.epoch, 4), "dev": metrics})
     bar.note(f"step {record.step}: dev {metric} {score:.4f}" + (" (best)" if improved else ""))
     if improved:
         snapshot = _snapshot(s, optimizer=False)
@@ -378,12 +385,14 @@ def _logged_step(line: str) -> int | None:
         return None
 
 
-def _log(run: RunDir, payload: dict[str, Any]) -> None:
+def _log(s: Session, payload: dict[str, Any]) -> None:
     if not is_main():
         return
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in payload.items()}
-    with open(run.metrics, "a", encoding="utf-8") as fh:
+    with open(s.run.metrics, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(clean) + "\n")
+    if s.trackers is not None:
+        s.trackers.log_step(clean)  # queued: a tracker never holds up or stops a step
 
 
 def _finish(s: Session, stopped_early: bool) -> FitResult:
