@@ -9,9 +9,9 @@ FAISS and ranks it for every test query; primary metric nDCG@10. The saved model
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from hone.tasks.embed_schema import (
     parse_pair_example,
     read_corpus,
 )
+
+if TYPE_CHECKING:
+    from hone.retrieval.index import VectorIndex
 
 Ranking = list[str]
 TOP_K = 10
@@ -118,16 +121,53 @@ class EmbedTask:
         self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
     ) -> tuple[list[Ranking], np.ndarray]:
         """The top-10 corpus ids for every query, and the top score as confidence."""
+        return self.search(
+            self.corpus_index(model, tokenizer, batch_size, autocast), model, tokenizer, texts, batch_size, autocast
+        )
+
+    def bind(
+        self, model: nn.Module, tokenizer: Any, batch_size: int, autocast: Any = None
+    ) -> Callable[[Sequence[str]], tuple[list[Ranking], np.ndarray]]:
+        """`predict` for one fixed model state: the corpus is indexed at the first call, and every call (a
+        one-query latency probe too) then embeds only its queries and searches that index."""
+        index: list[VectorIndex] = []
+
+        def predict(texts: Sequence[str]) -> tuple[list[Ranking], np.ndarray]:
+            if not index:
+                index.append(self.corpus_index(model, tokenizer, batch_size, autocast))
+            return self.search(index[0], model, tokenizer, texts, batch_size, autocast)
+
+        return predict
+
+    def corpus_index(self, model: nn.Module, tokenizer: Any, batch_size: int, autocast: Any = None) -> VectorIndex:
+        """The corpus embedded by `model` and indexed: built once per model state (`hone.tasks.corpus_index`)."""
         from hone.retrieval.index import VectorIndex
+        from hone.tasks.corpus_index import corpus_digest, index_for
 
         if not self.corpus:
             raise ValueError("embed: no corpus to search; set data.corpus or give pairs with positives")
-        docs = self.vectors(model, tokenizer, [d.text for d in self.corpus], batch_size, autocast)
-        index = VectorIndex.build(docs, [d.id for d in self.corpus])
-        ranked, scores = index.search(
-            self.vectors(model, tokenizer, texts, batch_size, autocast), min(TOP_K, len(self.corpus))
-        )
-        return ranked, np.asarray(scores)[:, 0] if len(ranked) else np.zeros(0)
+        ids, texts = [d.id for d in self.corpus], [d.text for d in self.corpus]
+
+        def build() -> VectorIndex:
+            return VectorIndex.build(self.vectors(model, tokenizer, texts, batch_size, autocast), ids)
+
+        return index_for(model, corpus_digest(ids, texts), self.max_length, build)
+
+    def search(
+        self,
+        index: VectorIndex,
+        model: nn.Module,
+        tokenizer: Any,
+        texts: Sequence[str],
+        batch_size: int,
+        autocast: Any = None,
+    ) -> tuple[list[Ranking], np.ndarray]:
+        """The top-10 ids of `index` for every query, and the top score as confidence."""
+        if not texts:
+            return [], np.zeros(0)
+        queries = self.vectors(model, tokenizer, texts, batch_size, autocast)
+        ranked, scores = index.search(queries, min(TOP_K, len(index)))
+        return ranked, np.asarray(scores)[:, 0]
 
     def example_losses(
         self, model: nn.Module, tokenizer: Any, examples: Sequence[PairExample], batch_size: int, autocast: Any = None
@@ -243,12 +283,13 @@ class BaseEmbedder:
         self.task, self.batch_size = task, batch_size
         self.model = task.build_model(model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self._predict = task.bind(self.model, self.tokenizer, batch_size)
 
     def fit(self, train: Sequence[PairExample]) -> None:
         return None
 
     def predict(self, texts: Sequence[str]) -> tuple[list[Ranking], np.ndarray]:
-        return self.task.predict(self.model, self.tokenizer, texts, self.batch_size)
+        return self._predict(texts)
 
 
 class BM25Baseline:

@@ -271,10 +271,10 @@ class EmbedRunRetriever:
         loaded = load_for(task, run_dir / "model", meta)
         loaded.task.corpus = list(corpus)
         self.loaded = loaded
+        self._predict = loaded.task.bind(loaded.model, loaded.tokenizer, 64)  # the corpus is embedded once
 
     def search(self, queries: list[str], k: int) -> list[Ranking]:
-        task = self.loaded.task
-        ranked, _ = task.predict(self.loaded.model, self.loaded.tokenizer, queries, 64)
+        ranked, _ = self._predict(queries)
         return [r[:k] for r in ranked]
 
 
