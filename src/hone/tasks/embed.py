@@ -21,6 +21,7 @@ from hone.config.schema import EmbedConfig, EmbedDataConfig
 from hone.tasks.base import ExampleScore
 from hone.tasks.batching import pad_ids
 from hone.tasks.embed_schema import (
+    Copies,
     CorpusDoc,
     PairExample,
     corpus_from_pairs,
@@ -41,6 +42,7 @@ class EmbedTask:
     max_length: int = 128
     scale: float = 20.0
     corpus: list[CorpusDoc] = field(default_factory=list, repr=False)
+    _copies: tuple[list[CorpusDoc], int, Copies] | None = field(default=None, repr=False, compare=False)
 
     name = "embed"
     primary_metric = "ndcg@10"
@@ -194,20 +196,32 @@ class EmbedTask:
             )
         return out
 
+    def copies(self) -> Copies:
+        """The corpus's text-identical documents, worked out again only when the corpus list changes (`score` runs
+        inside the bootstrap)."""
+        cached = self._copies
+        if cached is None or cached[0] is not self.corpus or cached[1] != len(self.corpus):
+            cached = self._copies = (self.corpus, len(self.corpus), Copies.of(self.corpus))
+        return cached[2]
+
     def gold(self, examples: Sequence[PairExample]) -> list[set[str]]:
-        by_text = {doc.text: doc.id for doc in self.corpus}
-        return [{by_text[ex.positive]} if ex.positive in by_text else set() for ex in examples]
+        """Per query, the id of every corpus document whose text is its positive (a passage stored twice is
+        found whichever copy is retrieved)."""
+        copies = self.copies()
+        return [copies.ids(ex.positive) for ex in examples]
 
     def metrics(self, gold: Sequence[set[str]], predicted: Sequence[Ranking]) -> dict[str, Any]:
         from hone.evaluate.retrieval_metrics import retrieval_metrics
 
-        result = retrieval_metrics(predicted, gold)
+        ranked, relevant = self.copies().merge(predicted, gold)
+        result = retrieval_metrics(ranked, relevant)
         return {"metrics": result["metrics"]}
 
     def score(self, gold: Sequence[set[str]], predicted: Sequence[Ranking]) -> float:
         from hone.evaluate.retrieval_metrics import retrieval_score
 
-        return retrieval_score(predicted, gold)
+        ranked, relevant = self.copies().merge(predicted, gold)
+        return retrieval_score(ranked, relevant)
 
     def worst(
         self, examples: Sequence[PairExample], predicted: Sequence[Ranking], confidence: np.ndarray, limit: int
@@ -318,18 +332,17 @@ def _mine(config: EmbedConfig, model_dir: str, task: EmbedTask, train: list[Pair
     """Add `embed.hard_negatives` passages per query that the base model ranks high but are not the answer."""
     from dataclasses import replace
 
-    from hone.retrieval.mining import mine_hard_negatives
+    from hone.retrieval.mining import mine_with_index
 
     settings = config.embed
     if not settings.hard_negatives or not train:
         return train
     base = BaseEmbedder(task, model_dir, config.eval.batch_size)
-    ids = [doc.id for doc in task.corpus]
-    docs = task.vectors(base.model, base.tokenizer, [doc.text for doc in task.corpus], config.eval.batch_size)
+    index = task.corpus_index(base.model, base.tokenizer, config.eval.batch_size)  # the `base` baseline's index too
     queries = task.vectors(base.model, base.tokenizer, [ex.query for ex in train], config.eval.batch_size)
-    by_text = {doc.text: doc.id for doc in task.corpus}
-    positives = [by_text[ex.positive] for ex in train]
-    mined = mine_hard_negatives(queries, docs, ids, positives, settings.hard_negatives, settings.mining_margin)
+    copies = task.copies()
+    positives = [copies.ids(ex.positive) for ex in train]  # no copy of the positive may come back as a negative
+    mined = mine_with_index(queries, index, positives, settings.hard_negatives, settings.mining_margin)
     text = {doc.id: doc.text for doc in task.corpus}
     return [
         replace(ex, negatives=ex.negatives + tuple(text[i] for i in found))
