@@ -351,6 +351,7 @@ def _mine(config: EmbedConfig, model_dir: str, task: EmbedTask, train: list[Pair
 
 
 def _spec() -> Any:
+    from hone.tasks.retrieval_lengths import embed_token_check
     from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
@@ -358,6 +359,7 @@ def _spec() -> Any:
         parse=_parse,
         label_problems=pair_problems,
         long_inputs="truncate",
+        token_check=embed_token_check,
         baselines=_baselines,
         augment=_mine,
     )

@@ -359,6 +359,7 @@ def _baselines(config: RerankConfig, model_dir: str, task: RerankTask) -> list[A
 
 
 def _spec() -> Any:
+    from hone.tasks.retrieval_lengths import rerank_token_check
     from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
@@ -366,6 +367,7 @@ def _spec() -> Any:
         parse=parse_rerank_example,
         label_problems=rerank_problems,
         long_inputs="truncate",
+        token_check=rerank_token_check,
         baselines=_baselines,
     )
 
