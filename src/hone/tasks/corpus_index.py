@@ -39,14 +39,15 @@ def weights_fingerprint(model: nn.Module) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         flat = tensor.detach().contiguous().cpu().reshape(-1)
         digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(flat.view(torch.uint8).numpy().tobytes())  # the raw bytes, whatever the dtype
+        digest.update(flat.view(torch.uint8).numpy())  # the raw bytes, whatever the dtype (no copy)
     return digest.hexdigest()
 
 
 def corpus_digest(ids: Sequence[str], texts: Sequence[str]) -> str:
+    """A digest of the documents, in order (ids and texts; lengths first, so no two corpora run together)."""
     digest = hashlib.blake2b(digest_size=16)
     for doc_id, text in zip(ids, texts, strict=True):
-        digest.update(f"{len(doc_id)}:{doc_id}{len(text)}:{text}".encode())
+        digest.update(f"{len(doc_id)}:{doc_id}{len(text)}:{text}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
