@@ -239,7 +239,7 @@ def learning_rate_defaults(train: TrainConfig, method: str, full_lr: float) -> d
     if train.head_lr is None:
         if method == "full":
             train.head_lr = max(HEAD_LR, train.lr)
-            why = "a new head starts random and needs larger steps than the pretrained body"
+            why = "it starts random and needs larger steps than the pretrained body"
         else:
             train.head_lr = HEAD_LR_FACTOR * train.lr
             why = f"{HEAD_LR_FACTOR}x train.lr: with the body frozen or low-rank, the head carries the task"

@@ -147,7 +147,8 @@ def _train(cfg: HoneConfig, resume: bool, progress: bool) -> Run:
     registry = open_registry(cfg.runs_dir, note)  # a damaged one is repaired, or refused, before the slow part
     p = prepare(cfg, resume=resume)
     for key, why in p.config.defaults_chosen.items():  # the config left them empty: say what was chosen
-        note(f"{key} = {why}")
+        if key != "train.head_lr" or p.task.head_modules:  # a task without a new head has no use for head_lr
+            note(f"{key} = {why}")
     registry.start(
         p.config.name, p.task.name, p.config.model.name, p.config.model.method, str(p.run.path), _config_hash(p)
     )
