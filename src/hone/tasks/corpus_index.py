@@ -6,7 +6,10 @@ a baseline, a first-stage retriever) builds the index once (`EmbedTask.bind`), a
 here under the model's weights fingerprint, the corpus digest and the max length: a dev evaluation and the test
 evaluation of the same weights, or the base model loaded twice (mining, then the `base` baseline), find the
 index already built. The key is the weights' content, not the model object, because the test evaluation
-reloads the best weights from disk into a new object.
+reloads the best weights from disk into a new object. The key leaves out the precision of the forward pass:
+an index embedded in fp32 at a dev evaluation serves a bf16 test evaluation of the same weights (the vectors
+differ by rounding only). A model wrapped for several processes (DDP's `module.` names) fingerprints apart
+from the unwrapped one: correct, only not shared.
 
 Kept indexes are bounded by `MAX_KEPT_BYTES` (oldest dropped first); an index larger than that on its own is
 not kept, only used by the caller that built it.
