@@ -154,10 +154,16 @@ def test_the_head_param_group_gets_head_lr() -> None:
     assert rates[id(model["classifier"].weight)] == 1e-3 and rates[id(model["body"].weight)] == 5e-5
 
 
-def test_init_writes_the_chat_tasks_own_train_defaults_and_leaves_the_rates_empty() -> None:
+def test_init_writes_each_tasks_own_defaults_and_leaves_the_rates_empty() -> None:
+    from hone.config.schema import TASK_CONFIGS
+
     raw = yaml.safe_load(config_template("instruct"))
     assert raw["train"]["batch_size"] == 8 and raw["train"]["lr"] is None and raw["train"]["head_lr"] is None
-    assert load_config({**raw, "data": {**raw["data"], "train": "x"}}).train.lr == 5e-4
+    for task in TASK_CONFIGS:  # what `hone init` writes is what the task defaults to
+        raw = yaml.safe_load(config_template(task))
+        written = load_config({**raw, "data": {**raw["data"], "train": "x"}})
+        default = load_config({"task": task, "data": {"train": "x"}})
+        assert written.model_dump(exclude={"data"}) == default.model_dump(exclude={"data"}), task
 
 
 def test_a_resumed_run_keeps_the_record_of_the_chosen_rates(tmp_path: Path, tiny_encoder: Path) -> None:
