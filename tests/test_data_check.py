@@ -17,10 +17,10 @@ from hone.tasks import spec_for
 
 GOOD = "good"  # marks a chunk that must yield a usable example and no problem at all
 
+
 def check_data(config: Any, tokenizer: Any = None) -> CheckResult:
     """The data check with the config's own task spec (the data layer takes the spec from its caller)."""
     return data_check.check_data(config, tokenizer, spec=spec_for(config.task))
-
 
 
 def _config(train: Path, **data: Any) -> ClassifyConfig:
@@ -336,3 +336,65 @@ def test_report_is_json_safe(tmp_path: Path) -> None:
 def test_missing_data_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="missing.jsonl"):
         check_data(_config(tmp_path / "missing.jsonl"))
+
+
+# --- retrieval: passages measured apart from queries ---------------------------------------------
+
+
+def _pair_tokenizer() -> Any:
+    """Whitespace words, BERT's markers for one text and for a pair, and no length limit of its own."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "word": 4}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
+
+
+def _words(n: int, tag: int) -> str:
+    return " ".join(["word"] * (n - 1) + [f"w{tag}"])
+
+
+def test_embed_check_reports_passages_cut_at_max_length(tmp_path: Path) -> None:
+    from hone.config.schema import EmbedConfig
+
+    # queries of 3 words (5 tokens); passages of 4 words (6 tokens) or 20 words (22 tokens): 9 of 12 long
+    rows = [{"query": _words(3, i), "positive": _words(20 if i % 4 else 4, 100 + i)} for i in range(12)]
+    train = tmp_path / "pairs.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"c{i}", "text": _words(30, 200 + i)}) + "\n" for i in range(4)))
+    config = EmbedConfig.model_validate({"task": "embed", "data": {"train": train, "corpus": corpus, "max_length": 8}})
+    result = check_data(config, tokenizer=_pair_tokenizer())
+    passages, queries = result.stats["tokens"]["passages"], result.stats["tokens"]["queries"]
+    assert (queries["max"], queries["truncated"]) == (5, 0)
+    assert passages["distinct"] == 16 and passages["truncated"] == 13 and passages["max"] == 32
+    ((line, message),) = _warnings(result, P.TRUNCATED)
+    assert line is None and "81% of passages (13 of 16)" in message
+    assert "raise data.max_length to about 32" in message and "split long passages" in message
+    assert any("passage tokens" in line and "13 (81.2%) cut at 8" in line for line in result.summary_lines())
+
+    short = EmbedConfig.model_validate({"task": "embed", "data": {"train": train, "max_length": 64}})
+    quiet = check_data(short, tokenizer=_pair_tokenizer())
+    assert quiet.stats["tokens"]["passages"]["truncated"] == 0 and not _warnings(quiet, P.TRUNCATED)
+
+
+def test_rerank_check_measures_passages_against_the_room_the_query_leaves(tmp_path: Path) -> None:
+    from hone.config.schema import RerankConfig
+
+    # queries of 3 words; with max_length 16 a pair [CLS] q [SEP] p [SEP] leaves 10 words for the passage
+    rows = [
+        {"query": _words(3, i // 2), "passage": _words(10 if i % 2 else 11, 100 + i), "label": i % 2} for i in range(24)
+    ]
+    train = tmp_path / "pairs.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = RerankConfig.model_validate({"task": "rerank", "data": {"train": train, "max_length": 16}})
+    result = check_data(config, tokenizer=_pair_tokenizer())
+    passages = result.stats["tokens"]["passages"]
+    assert passages["room"] == 12 and passages["truncated"] == 12  # the 11-word ones: 13 tokens alone
+    ((_, message),) = _warnings(result, P.TRUNCATED)
+    assert "50% of passages (12 of 24)" in message and "beside its query" in message and "reranked" in message

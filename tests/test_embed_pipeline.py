@@ -118,3 +118,35 @@ def test_export_embeddings_writes_the_corpus_vectors(embed_config: dict, tmp_pat
     assert len(rows) == 150 and {"id", "payload", "vector"} == set(rows[0]) and len(rows[0]["vector"]) == 32
     bad = CliRunner().invoke(app, ["export", str(run.path), "--out", str(out), "--target", "tflite"])
     assert bad.exit_code == 2 and "choose embeddings" in bad.output
+
+
+def test_the_corpus_is_embedded_once_per_model_state(embed_config: dict, monkeypatch) -> None:
+    """Dev evaluations embed the corpus once each (the weights differ); the test evaluation of the best weights
+    finds that index, and its one-query latency probes search it instead of embedding the corpus again."""
+    from hone.tasks import corpus_index
+    from hone.tasks.embed import EmbedTask
+
+    corpus_index.forget()
+    calls: list[int] = []  # texts per call; -1 for a call on the whole corpus
+    real = EmbedTask.vectors
+
+    def spy(self, model, tokenizer, texts, batch_size, autocast=None):
+        whole = len(texts) == len(self.corpus) and list(texts) == [d.text for d in self.corpus]
+        calls.append(-1 if whole else len(texts))
+        return real(self, model, tokenizer, texts, batch_size, autocast)
+
+    monkeypatch.setattr(EmbedTask, "vectors", spy)
+    embed_config["train"].update(epochs=2, patience=None)
+    run = hone.train(hone.load_config(embed_config), progress=False)
+    assert calls.count(-1) == 2  # two dev evaluations, two model states
+    calls.clear()
+    ev = hone.evaluate(run)
+    assert calls.count(-1) == 0  # the best weights were indexed at their dev evaluation
+    probes = calls.index(ev["n"]) + 1  # after the test queries, all at once: ten one-query latency probes
+    assert calls[probes : probes + 10] == [1] * 10 and ev["cost"]["tuned"]["latency_ms"] > 0
+
+    corpus_index.forget()  # a new process: the test evaluation indexes the corpus once, not once per call
+    calls.clear()
+    run._predictor = None
+    hone.evaluate(run)
+    assert calls.count(-1) == 1 and calls[calls.index(-1) + 1 : calls.index(-1) + 12] == [ev["n"]] + [1] * 10

@@ -72,7 +72,12 @@ def test_bad_labels_are_reported_with_lines(tmp_path: Path, rerank_config: dict)
     assert [(p.line, p.category) for p in result.errors()] == [(n + 1, "wrong_type"), (n + 2, "missing_field")]
 
 
-def test_an_embed_run_can_be_the_first_stage(rerank_config: dict, tmp_path: Path, tiny_encoder: Path) -> None:
+def test_an_embed_run_can_be_the_first_stage(
+    rerank_config: dict, tmp_path: Path, tiny_encoder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hone.tasks import corpus_index
+    from hone.tasks.embed import EmbedTask
+
     pairs = tmp_path / "pairs_embed.jsonl"
     rows = [json.loads(line) for line in Path(rerank_config["data"]["train"]).read_text().splitlines()]
     pairs.write_text(
@@ -87,6 +92,15 @@ def test_an_embed_run_can_be_the_first_stage(rerank_config: dict, tmp_path: Path
         "train": {"max_steps": 3, "batch_size": 16, "precision": "fp32"},
     }
     embed_run = hone.train(hone.load_config(embed), progress=False)
+    corpus_index.forget()
+    whole_corpus = []
+    real = EmbedTask.vectors
+
+    def spy(self, model, tokenizer, texts, batch_size, autocast=None):
+        whole_corpus.append(list(texts) == [d.text for d in self.corpus])
+        return real(self, model, tokenizer, texts, batch_size, autocast)
+
+    monkeypatch.setattr(EmbedTask, "vectors", spy)
     rerank_config["rerank"] = {"retriever": str(embed_run.path), "top_k": 5}
     rerank_config["train"]["max_steps"] = 3
     cfg = hone.load_config(rerank_config)
@@ -95,6 +109,8 @@ def test_an_embed_run_can_be_the_first_stage(rerank_config: dict, tmp_path: Path
     assert candidates and all(1 <= len(c) <= 5 for c in candidates)
     run = hone.train(cfg, progress=False)
     assert hone.evaluate(run)["metrics"]["queries"] > 0
+    # one first-stage model, one corpus: embedded once for the baseline, dev evaluations, test and latency probes
+    assert sum(whole_corpus) == 1
     rerank_config["rerank"]["retriever"] = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="not `bm25` and not a trained embed run"):
         hone.baseline(hone.load_config({**rerank_config, "name": "rr2"}))

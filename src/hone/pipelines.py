@@ -62,9 +62,10 @@ class EntityLinker:
         ner = Run(ner_run).predictor()
         embed = load_trained(Path(embed_run) / "model")
         embed.task.corpus = docs
+        search = embed.task.bind(embed.model, embed.tokenizer, 64)  # the corpus is embedded once, at the first call
 
         def rank(queries: list[str]) -> list[list[str]]:
-            return embed.task.predict(embed.model, embed.tokenizer, queries, 64)[0] if queries else []
+            return search(queries)[0] if queries else []
 
         choose = _first if rerank_run is None else _reranker(Path(rerank_run), docs)
         return cls(lambda texts: ner.predict(list(texts))[0], rank, choose)

@@ -1,6 +1,6 @@
 """Config: one typed tree (``schema``), loaded and checked once at the edge (``load``)."""
 
-from hone.config.load import ConfigError, dump_config, load_config
+from hone.config.load import ConfigError, dump_config, load_config, to_mapping
 from hone.config.schema import ClassifyConfig, HoneConfig, NerConfig, RunConfig
 from hone.config.template import config_template
 
@@ -13,4 +13,5 @@ __all__ = [
     "config_template",
     "dump_config",
     "load_config",
+    "to_mapping",
 ]

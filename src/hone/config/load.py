@@ -114,5 +114,19 @@ def _resolve_paths(config: HoneConfig, base_dir: Path) -> HoneConfig:
 
 
 def dump_config(config: HoneConfig) -> str:
-    """The resolved config as YAML with every default written out."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    """The resolved config as YAML with every default written out, led by a comment on each value that was
+    chosen for this run because the config left it empty (the learning rates, by method)."""
+    chosen = config.defaults_chosen
+    header = "".join(f"# {key}: {why}\n" for key, why in chosen.items())
+    header = f"# Left empty in the config, so chosen for this run:\n{header}" if header else ""
+    return header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def to_mapping(config: HoneConfig) -> dict[str, Any]:
+    """The config as a mapping that validates back to it, where the values chosen because the config left them
+    empty stay empty: an override of `model.method` then chooses them again, for the new method."""
+    raw = config.model_dump(mode="json")
+    for key in config.defaults_chosen:
+        section, name = key.split(".")
+        raw[section][name] = None
+    return raw

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -126,9 +126,18 @@ class TrainConfig(Section):
     )
     batch_size: int = Field(16, ge=1, description="Examples per forward pass.")
     grad_accum: int = Field(1, ge=1, description="Forward passes per optimizer step.")
-    lr: float = Field(5e-5, gt=0, description="Peak learning rate of the pretrained weights (or adapters).")
+    lr: float | None = Field(
+        None,
+        gt=0,
+        description="Peak learning rate of the pretrained weights (or adapters). Empty: chosen by `model.method` - "
+        "5e-5 for full (2e-5 for chat models: instruct, extract, preference), 5e-4 for lora/dora, 2e-4 for qlora, "
+        "3e-2 for prompt_tuning/prefix_tuning; `hone train` prints the value and why.",
+    )
     head_lr: float | None = Field(
-        None, gt=0, description="Learning rate of the new head; empty means 20x `lr` for freeze/lora and `lr` for full."
+        None,
+        gt=0,
+        description="Learning rate of a new, randomly initialised head (classify, ner, rerank). Empty: 1e-3 (or `lr` "
+        "when higher) for full, 20x `lr` for freeze/lora.",
     )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not applied to biases and norms).")
     warmup_ratio: float = Field(
@@ -137,8 +146,7 @@ class TrainConfig(Section):
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto",
-        description="`auto` uses bf16 autocast where the device supports it (CPUs with AMX, recent GPUs), "
-        "else fp32.",
+        description="`auto` uses bf16 autocast where the device supports it (CPUs with AMX, recent GPUs), else fp32.",
     )
     eval_every: int | None = Field(
         None, ge=1, description="Evaluate on dev every N optimizer steps; empty means once per epoch."
@@ -208,8 +216,25 @@ class BaselineConfig(Section):
     )
 
 
+# Learning-rate defaults by method (`train.lr`, `train.head_lr` left empty); `learning_rate_defaults` applies them.
+# full: the pretrained weights move little per step. 5e-5 is the top of BERT's 2e-5..5e-5 range, where small encoders
+# like MiniLM do best; a chat model fine-tuned whole forgets fastest, so 2e-5 (`RunConfig.full_lr`).
+FULL_LR = 5e-5
+# PEFT: adapters start at zero (LoRA's B) or random (virtual tokens) and are few, so they need far larger steps.
+# 5e-4 is what the LoRA paper used on base-size models and what examples/*/hone.yaml use on SmolLM2; QLoRA's 2e-4
+# suits the larger models it is for; prompt and prefix tuning train only a few vectors (PEFT's guides: 3e-2).
+PEFT_LR = {"lora": 5e-4, "dora": 5e-4, "qlora": 2e-4, "prompt_tuning": 3e-2, "prefix_tuning": 3e-2}
+# A new head starts random: at the body's 5e-5 it barely moves in an epoch (NER tagged everything O). 1e-3 is Adam's
+# usual rate for a fresh linear layer (20x the full-tuning lr); under freeze/lora the head carries more of the task.
+HEAD_LR = 1e-3
+HEAD_LR_FACTOR = 20
+
+
 class RunConfig(Section):
     """What every run has, whatever its task."""
+
+    full_lr: ClassVar[float] = FULL_LR  # `train.lr` for method `full` when empty
+    _defaults_chosen: dict[str, str] = PrivateAttr(default_factory=dict)
 
     name: str = Field(
         "run",
@@ -221,6 +246,39 @@ class RunConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="Which base model and how to adapt it.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation settings.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation settings.")
+
+    @model_validator(mode="after")
+    def _learning_rates(self) -> RunConfig:
+        # Runs again on every assignment to the config (validate_assignment): keep what the first run chose.
+        chosen = learning_rate_defaults(self.train, self.model.method, self.full_lr)
+        self._defaults_chosen = {**self._defaults_chosen, **chosen}
+        return self
+
+    @property
+    def defaults_chosen(self) -> dict[str, str]:
+        """The keys this config left empty and were chosen for it ({"train.lr": "5e-4: the lora default ..."})."""
+        return dict(self._defaults_chosen)
+
+
+def learning_rate_defaults(train: TrainConfig, method: str, full_lr: float) -> dict[str, str]:
+    """Fill an empty `train.lr` and `train.head_lr` for `method`; return each key filled with the value and why."""
+    chosen: dict[str, str] = {}
+    if train.lr is None:
+        train.lr = PEFT_LR.get(method, full_lr)
+        why = {
+            "full": "pretrained weights need small steps",
+            "freeze": "unused: only the head trains",
+        }.get(method, "adapters start untrained and need larger steps than pretrained weights")
+        chosen["train.lr"] = f"{train.lr:g}, the default for method {method} ({why})"
+    if train.head_lr is None:
+        if method == "full":
+            train.head_lr = max(HEAD_LR, train.lr)
+            why = "it starts random and needs larger steps than the pretrained body"
+        else:
+            train.head_lr = HEAD_LR_FACTOR * train.lr
+            why = f"{HEAD_LR_FACTOR}x train.lr: with the body frozen or low-rank, the head carries the task"
+        chosen["train.head_lr"] = f"{train.head_lr:g} for a new head ({why})"
+    return chosen
 
 
 class ClassifyConfig(RunConfig):
@@ -361,7 +419,7 @@ class CausalModelConfig(ModelConfig):
 
 
 def _causal_train() -> TrainConfig:
-    return TrainConfig(lr=2e-4, batch_size=8, epochs=3, patience=2)
+    return TrainConfig(batch_size=8, epochs=3, patience=2)
 
 
 class GenerateConfig(Section):
@@ -407,6 +465,8 @@ class InstructBaselineConfig(Section):
 
 class InstructConfig(RunConfig):
     """An instruction-tuning run: a causal LM learns to answer prompts the way the references do."""
+
+    full_lr: ClassVar[float] = 2e-5  # a chat model tuned whole forgets fastest
 
     task: Literal["instruct"] = Field("instruct", description="What is learned: `instruct` tunes a chat model.")
     model: CausalModelConfig = Field(
@@ -458,6 +518,8 @@ class ExtractBaselineConfig(InstructBaselineConfig):
 class ExtractConfig(RunConfig):
     """A structured-extraction run: a causal LM emits one JSON object of declared fields per text."""
 
+    full_lr: ClassVar[float] = 2e-5  # a chat model tuned whole forgets fastest
+
     task: Literal["extract"] = Field("extract", description="What is learned: `extract` fills fields from text.")
     model: CausalModelConfig = Field(
         default_factory=CausalModelConfig, description="Which base LM and how to adapt it."
@@ -488,7 +550,7 @@ class PretrainConfig(RunConfig):
         default_factory=lambda: CausalModelConfig(method="full"), description="Which base model and how to adapt it."
     )
     train: TrainConfig = Field(
-        default_factory=lambda: TrainConfig(lr=5e-5, batch_size=8, epochs=1, patience=None),
+        default_factory=lambda: TrainConfig(batch_size=8, epochs=1, patience=None),
         description="Optimisation settings.",
     )
     data: PretrainDataConfig = Field(description="Where the text is.")
@@ -508,12 +570,14 @@ class DpoConfig(Section):
 class PreferenceConfig(RunConfig):
     """A preference run: DPO against the frozen base (the model with adapters off)."""
 
+    full_lr: ClassVar[float] = 2e-5  # a chat model tuned whole forgets fastest
+
     task: Literal["preference"] = Field("preference", description="What is learned: `preference` runs DPO.")
     model: CausalModelConfig = Field(
         default_factory=CausalModelConfig, description="Which base LM and how to adapt it."
     )
     train: TrainConfig = Field(
-        default_factory=lambda: TrainConfig(lr=5e-5, batch_size=4, epochs=2, patience=2), description="Optimisation."
+        default_factory=lambda: TrainConfig(batch_size=4, epochs=2, patience=2), description="Optimisation."
     )
     data: PreferenceDataConfig = Field(description="Where the preference pairs are.")
     dpo: DpoConfig = Field(default_factory=DpoConfig, description="DPO settings.")

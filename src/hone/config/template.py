@@ -22,12 +22,35 @@ def config_template(task: str) -> str:
         raise ConfigError(f"task {task!r} is not known; choose one of {sorted(TASK_CONFIGS)}")
     header = f"# hone config for a `{task}` run. Every key is shown with its default.\n"
     header += "# Check the data with `hone check hone.yaml`, then `hone train hone.yaml`.\n"
-    return header + "\n".join(_section(model, indent=0, overrides={"task": task}))
+    return header + "\n".join(_section(model, indent=0, overrides={"task": task}, notes=_chosen(model, task)))
 
 
-def _section(model: type[BaseModel], indent: int, overrides: dict[str, Any] | None = None) -> list[str]:
+def _chosen(model: type[BaseModel], task: str) -> dict[str, str]:
+    """What an empty key becomes with the default method (written beside it; left empty, so that another
+    `model.method` chooses again)."""
+    resolved = model.model_validate({"task": task, "data": {"train": _PLACEHOLDERS["train"]}})
+    method = resolved.model.method  # type: ignore[attr-defined]
+    train = resolved.train  # type: ignore[attr-defined]
+    return {
+        key: f"empty: {getattr(train, key.split('.')[1]):g} for method {method}"
+        for key in resolved.defaults_chosen  # type: ignore[attr-defined]
+    }
+
+
+def _section(
+    model: type[BaseModel],
+    indent: int,
+    overrides: dict[str, Any] | None = None,
+    values: BaseModel | None = None,
+    notes: dict[str, str] | None = None,
+    prefix: str = "",
+) -> list[str]:
+    """The fields of `model`, each with its description; `values` is the section's own default where the parent
+    builds it (a chat task's `train` has other defaults than a classifier's); `notes` are comments put beside
+    keys by dotted name."""
     lines: list[str] = []
     pad = "  " * indent
+    notes = notes or {}
     # `task` leads: it decides what every other section means.
     for name, field in sorted(model.model_fields.items(), key=lambda item: item[0] != "task"):
         for comment in textwrap.wrap(field.description or "", 96 - len(pad)):
@@ -35,10 +58,14 @@ def _section(model: type[BaseModel], indent: int, overrides: dict[str, Any] | No
         sub = _submodel(field)
         if sub is not None:
             lines.append(f"{pad}{name}:")
-            lines.extend(_section(sub, indent + 1))
+            own = None if field.is_required() else field.get_default(call_default_factory=True)
+            own = own if isinstance(own, BaseModel) else None
+            lines.extend(_section(sub, indent + 1, values=own, notes=notes, prefix=f"{prefix}{name}."))
             continue
-        value = (overrides or {}).get(name, _default(name, field))
-        lines.append(f"{pad}{name}: {_yaml_scalar(value)}")
+        default = getattr(values, name) if values is not None else _default(name, field)
+        value = (overrides or {}).get(name, default)
+        note = f"  # {notes[prefix + name]}" if prefix + name in notes else ""
+        lines.append(f"{pad}{name}: {_yaml_scalar(value)}{note}")
     return lines
 
 

@@ -133,14 +133,19 @@ class TunedPredictor:
 
     def __init__(self, loaded: Any, batch_size: int = 64) -> None:
         self.loaded, self.batch_size = loaded, batch_size
+        self._bound: tuple[Any, Any] | None = None  # (task, its predict bound to these weights)
 
     def fit(self, train: Sequence[Any]) -> None:  # already trained
         return None
 
     def predict(self, texts: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+        from hone.evaluate.predict import bound_predict
         from hone.train.setup import autocast_for_inference
 
         loaded = self.loaded
-        return loaded.task.predict(
-            loaded.model, loaded.tokenizer, list(texts), self.batch_size, autocast_for_inference()
-        )
+        if self._bound is None or self._bound[0] is not loaded.task:  # `Run.predictor` may swap the task
+            predict = bound_predict(
+                loaded.task, loaded.model, loaded.tokenizer, self.batch_size, autocast_for_inference()
+            )
+            self._bound = (loaded.task, predict)
+        return self._bound[1](list(texts))

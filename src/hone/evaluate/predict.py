@@ -15,6 +15,18 @@ from hone.progress import tick
 Batch = dict[str, torch.Tensor]
 
 
+def bound_predict(
+    task: Any, model: nn.Module, tokenizer: Any, batch_size: int, autocast: Any = None
+) -> Callable[[Sequence[Any]], tuple[list[Any], np.ndarray]]:
+    """`task.predict` with one fixed model state, for a predictor called many times (an evaluation and its
+    one-input latency probes). A task that prepares something once per model state (the embed task's corpus
+    index) does so through its own `bind`; any other task just predicts."""
+    bind = getattr(task, "bind", None)
+    if bind is not None:
+        return bind(model, tokenizer, batch_size, autocast)
+    return lambda texts: task.predict(model, tokenizer, list(texts), batch_size, autocast)
+
+
 def batched(
     model: nn.Module,
     features: Sequence[dict[str, Any]],

@@ -101,11 +101,13 @@ def _is_head(name: str, head_modules: Sequence[str]) -> bool:
     return any(name == head or name.endswith(f".{head}") for head in head_modules)
 
 
-def param_groups(
-    model: nn.Module, train: TrainConfig, method: str, head_modules: Sequence[str]
-) -> list[dict[str, Any]]:
-    """AdamW groups: decay vs no decay (biases, norms), and the head at its own learning rate."""
-    head_lr = train.head_lr or (train.lr if method == "full" else train.lr * 20)
+def param_groups(model: nn.Module, train: TrainConfig, head_modules: Sequence[str]) -> list[dict[str, Any]]:
+    """AdamW groups: decay vs no decay (biases, norms), and the head at its own learning rate.
+
+    `train` comes from a validated run config, which has filled an empty `lr` and `head_lr` for the method.
+    """
+    if train.lr is None or train.head_lr is None:
+        raise ValueError("train.lr and train.head_lr are unset; build the train section through a run config")
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -114,7 +116,11 @@ def param_groups(
         decay = param.ndim >= 2 and "norm" not in name.lower()
         groups.setdefault((is_head, decay), []).append(param)
     return [
-        {"params": params, "lr": head_lr if is_head else train.lr, "weight_decay": train.weight_decay if decay else 0.0}
+        {
+            "params": params,
+            "lr": train.head_lr if is_head else train.lr,
+            "weight_decay": train.weight_decay if decay else 0.0,
+        }
         for (is_head, decay), params in sorted(groups.items())
     ]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hone.config import HoneConfig, RunConfig, config_template, dump_config, load_config
+from hone.config import HoneConfig, RunConfig, config_template, dump_config, load_config, to_mapping
 from hone.pipeline.run import Run
 from hone.runs.rundir import RunDir, read_json, write_json
 
@@ -39,7 +39,7 @@ def config_of(source: ConfigLike, overrides: Iterable[str] = ()) -> HoneConfig:
     if isinstance(source, RunConfig):
         if not overrides:
             return source
-        return load_config(source.model_dump(mode="json"), overrides)
+        return load_config(to_mapping(source), overrides)
     if isinstance(source, (str, Path)) and Path(source).is_dir():
         run = Run(Path(source))  # FileNotFoundError naming the closest run when it is not one
         here = [f"runs_dir={run.path.resolve().parent}", f"name={run.path.name}"]
@@ -90,8 +90,22 @@ def prepare(config: ConfigLike, resume: bool = False) -> Prepared:
     result.raise_for_errors()
     files = [f for f in (cfg.data.train, cfg.data.dev, cfg.data.test) if f is not None]
     write_json(run.manifest, manifest(result.splits, files))
-    run.config.write_text(dump_config(cfg), encoding="utf-8")
+    run.config.write_text(_config_text(cfg, run, resume), encoding="utf-8")
     return _prepared(cfg, run, result)
+
+
+def _config_text(cfg: HoneConfig, run: RunDir, resume: bool) -> str:
+    """The resolved config; a resumed run reads its learning rates back as given, so the comment that says which
+    were chosen for it (and why) is kept from the file the run started with."""
+    text = dump_config(cfg)
+    if resume and not cfg.defaults_chosen and run.config.is_file():
+        lead = run.config.read_text(encoding="utf-8").splitlines(keepends=True)
+        text = "".join(line for line in lead[: _comment_lines(lead)]) + text
+    return text
+
+
+def _comment_lines(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
 
 
 def prepared(config: ConfigLike) -> Prepared:
@@ -146,6 +160,9 @@ def _train(cfg: HoneConfig, resume: bool, progress: bool, on_step: Callable[...,
     _refuse_a_start_that_cannot_go_on(run_dir_of(cfg), resume)
     registry = open_registry(cfg.runs_dir, note)  # a damaged one is repaired, or refused, before the slow part
     p = prepare(cfg, resume=resume)
+    for key, why in p.config.defaults_chosen.items():  # the config left them empty: say what was chosen
+        if key != "train.head_lr" or p.task.head_modules:  # a task without a new head has no use for head_lr
+            note(f"{key} = {why}")
     with trackers_of(p.config, p.run, training=True) as trackers:  # a tracker that cannot be used stops us here
         if trackers is not None:
             trackers.log_config(p.config)

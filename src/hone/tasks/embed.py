@@ -9,9 +9,9 @@ FAISS and ranks it for every test query; primary metric nDCG@10. The saved model
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from hone.config.schema import EmbedConfig, EmbedDataConfig
 from hone.tasks.base import ExampleScore
 from hone.tasks.batching import pad_ids
 from hone.tasks.embed_schema import (
+    Copies,
     CorpusDoc,
     PairExample,
     corpus_from_pairs,
@@ -28,6 +29,9 @@ from hone.tasks.embed_schema import (
     parse_pair_example,
     read_corpus,
 )
+
+if TYPE_CHECKING:
+    from hone.retrieval.index import VectorIndex
 
 Ranking = list[str]
 TOP_K = 10
@@ -38,6 +42,7 @@ class EmbedTask:
     max_length: int = 128
     scale: float = 20.0
     corpus: list[CorpusDoc] = field(default_factory=list, repr=False)
+    _copies: tuple[list[CorpusDoc], int, Copies] | None = field(default=None, repr=False, compare=False)
 
     name = "embed"
     primary_metric = "ndcg@10"
@@ -118,16 +123,53 @@ class EmbedTask:
         self, model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_size: int, autocast: Any = None
     ) -> tuple[list[Ranking], np.ndarray]:
         """The top-10 corpus ids for every query, and the top score as confidence."""
+        return self.search(
+            self.corpus_index(model, tokenizer, batch_size, autocast), model, tokenizer, texts, batch_size, autocast
+        )
+
+    def bind(
+        self, model: nn.Module, tokenizer: Any, batch_size: int, autocast: Any = None
+    ) -> Callable[[Sequence[str]], tuple[list[Ranking], np.ndarray]]:
+        """`predict` for one fixed model state: the corpus is indexed at the first call, and every call (a
+        one-query latency probe too) then embeds only its queries and searches that index."""
+        index: list[VectorIndex] = []
+
+        def predict(texts: Sequence[str]) -> tuple[list[Ranking], np.ndarray]:
+            if not index:
+                index.append(self.corpus_index(model, tokenizer, batch_size, autocast))
+            return self.search(index[0], model, tokenizer, texts, batch_size, autocast)
+
+        return predict
+
+    def corpus_index(self, model: nn.Module, tokenizer: Any, batch_size: int, autocast: Any = None) -> VectorIndex:
+        """The corpus embedded by `model` and indexed: built once per model state (`hone.tasks.corpus_index`)."""
         from hone.retrieval.index import VectorIndex
+        from hone.tasks.corpus_index import corpus_digest, index_for
 
         if not self.corpus:
             raise ValueError("embed: no corpus to search; set data.corpus or give pairs with positives")
-        docs = self.vectors(model, tokenizer, [d.text for d in self.corpus], batch_size, autocast)
-        index = VectorIndex.build(docs, [d.id for d in self.corpus])
-        ranked, scores = index.search(
-            self.vectors(model, tokenizer, texts, batch_size, autocast), min(TOP_K, len(self.corpus))
-        )
-        return ranked, np.asarray(scores)[:, 0] if len(ranked) else np.zeros(0)
+        ids, texts = [d.id for d in self.corpus], [d.text for d in self.corpus]
+
+        def build() -> VectorIndex:
+            return VectorIndex.build(self.vectors(model, tokenizer, texts, batch_size, autocast), ids)
+
+        return index_for(model, corpus_digest(ids, texts), self.max_length, build)
+
+    def search(
+        self,
+        index: VectorIndex,
+        model: nn.Module,
+        tokenizer: Any,
+        texts: Sequence[str],
+        batch_size: int,
+        autocast: Any = None,
+    ) -> tuple[list[Ranking], np.ndarray]:
+        """The top-10 ids of `index` for every query, and the top score as confidence."""
+        if not texts:
+            return [], np.zeros(0)
+        queries = self.vectors(model, tokenizer, texts, batch_size, autocast)
+        ranked, scores = index.search(queries, min(TOP_K, len(index)))
+        return ranked, np.asarray(scores)[:, 0]
 
     def example_losses(
         self, model: nn.Module, tokenizer: Any, examples: Sequence[PairExample], batch_size: int, autocast: Any = None
@@ -154,20 +196,32 @@ class EmbedTask:
             )
         return out
 
+    def copies(self) -> Copies:
+        """The corpus's text-identical documents, worked out again only when the corpus list changes (`score` runs
+        inside the bootstrap)."""
+        cached = self._copies
+        if cached is None or cached[0] is not self.corpus or cached[1] != len(self.corpus):
+            cached = self._copies = (self.corpus, len(self.corpus), Copies.of(self.corpus))
+        return cached[2]
+
     def gold(self, examples: Sequence[PairExample]) -> list[set[str]]:
-        by_text = {doc.text: doc.id for doc in self.corpus}
-        return [{by_text[ex.positive]} if ex.positive in by_text else set() for ex in examples]
+        """Per query, the id of every corpus document whose text is its positive (a passage stored twice is
+        found whichever copy is retrieved)."""
+        copies = self.copies()
+        return [copies.ids(ex.positive) for ex in examples]
 
     def metrics(self, gold: Sequence[set[str]], predicted: Sequence[Ranking]) -> dict[str, Any]:
         from hone.evaluate.retrieval_metrics import retrieval_metrics
 
-        result = retrieval_metrics(predicted, gold)
+        ranked, relevant = self.copies().merge(predicted, gold)
+        result = retrieval_metrics(ranked, relevant)
         return {"metrics": result["metrics"]}
 
     def score(self, gold: Sequence[set[str]], predicted: Sequence[Ranking]) -> float:
         from hone.evaluate.retrieval_metrics import retrieval_score
 
-        return retrieval_score(predicted, gold)
+        ranked, relevant = self.copies().merge(predicted, gold)
+        return retrieval_score(ranked, relevant)
 
     def worst(
         self, examples: Sequence[PairExample], predicted: Sequence[Ranking], confidence: np.ndarray, limit: int
@@ -243,12 +297,13 @@ class BaseEmbedder:
         self.task, self.batch_size = task, batch_size
         self.model = task.build_model(model_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self._predict = task.bind(self.model, self.tokenizer, batch_size)
 
     def fit(self, train: Sequence[PairExample]) -> None:
         return None
 
     def predict(self, texts: Sequence[str]) -> tuple[list[Ranking], np.ndarray]:
-        return self.task.predict(self.model, self.tokenizer, texts, self.batch_size)
+        return self._predict(texts)
 
 
 class BM25Baseline:
@@ -277,18 +332,17 @@ def _mine(config: EmbedConfig, model_dir: str, task: EmbedTask, train: list[Pair
     """Add `embed.hard_negatives` passages per query that the base model ranks high but are not the answer."""
     from dataclasses import replace
 
-    from hone.retrieval.mining import mine_hard_negatives
+    from hone.retrieval.mining import mine_with_index
 
     settings = config.embed
     if not settings.hard_negatives or not train:
         return train
     base = BaseEmbedder(task, model_dir, config.eval.batch_size)
-    ids = [doc.id for doc in task.corpus]
-    docs = task.vectors(base.model, base.tokenizer, [doc.text for doc in task.corpus], config.eval.batch_size)
+    index = task.corpus_index(base.model, base.tokenizer, config.eval.batch_size)  # the `base` baseline's index too
     queries = task.vectors(base.model, base.tokenizer, [ex.query for ex in train], config.eval.batch_size)
-    by_text = {doc.text: doc.id for doc in task.corpus}
-    positives = [by_text[ex.positive] for ex in train]
-    mined = mine_hard_negatives(queries, docs, ids, positives, settings.hard_negatives, settings.mining_margin)
+    copies = task.copies()
+    positives = [copies.ids(ex.positive) for ex in train]  # no copy of the positive may come back as a negative
+    mined = mine_with_index(queries, index, positives, settings.hard_negatives, settings.mining_margin)
     text = {doc.id: doc.text for doc in task.corpus}
     return [
         replace(ex, negatives=ex.negatives + tuple(text[i] for i in found))
@@ -297,6 +351,7 @@ def _mine(config: EmbedConfig, model_dir: str, task: EmbedTask, train: list[Pair
 
 
 def _spec() -> Any:
+    from hone.tasks.retrieval_lengths import embed_token_check
     from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
@@ -304,6 +359,7 @@ def _spec() -> Any:
         parse=_parse,
         label_problems=pair_problems,
         long_inputs="truncate",
+        token_check=embed_token_check,
         baselines=_baselines,
         augment=_mine,
     )

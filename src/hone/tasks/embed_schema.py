@@ -188,6 +188,42 @@ def corpus_from_pairs(examples: Sequence[PairExample]) -> list[CorpusDoc]:
     return [CorpusDoc(doc_id(text), text) for text in texts]
 
 
+@dataclass(frozen=True)
+class Copies:
+    """The corpus's text-identical documents: one passage stored under several ids.
+
+    Any copy of a positive answers its query as well as the positive itself does, so every copy is
+    relevant (`ids`), and scoring counts the copies of one passage as one passage (`merge`), found at the
+    rank of its first copy. Text is compared exactly (a copy that differs in whitespace is another text).
+    """
+
+    ids_of: dict[str, tuple[str, ...]]  # text -> every id holding it, in corpus order
+    first: dict[str, str]  # id of a later copy -> id of the first copy (documents without copies are absent)
+
+    @classmethod
+    def of(cls, corpus: Sequence[CorpusDoc]) -> Copies:
+        ids_of: dict[str, list[str]] = {}
+        for doc in corpus:
+            ids_of.setdefault(doc.text, []).append(doc.id)
+        first = {later: ids[0] for ids in ids_of.values() for later in ids[1:]}
+        return cls({text: tuple(ids) for text, ids in ids_of.items()}, first)
+
+    def ids(self, text: str) -> set[str]:
+        """Every id whose document is `text` (empty when the corpus does not hold it)."""
+        return set(self.ids_of.get(text, ()))
+
+    def merge(
+        self, ranked: Sequence[Sequence[str]], relevant: Sequence[set[str]]
+    ) -> tuple[list[list[str]], list[set[str]]]:
+        """Rankings and relevant sets with each copy's id replaced by its first copy's id; a ranking keeps the
+        first place of each passage (the metrics count a repeated id once)."""
+        if not self.first:
+            return [list(r) for r in ranked], [set(rel) for rel in relevant]
+        same = self.first
+        rankings = [list(dict.fromkeys(same.get(d, d) for d in ranking)) for ranking in ranked]
+        return rankings, [{same.get(d, d) for d in rel} for rel in relevant]
+
+
 # --- dataset-wide checks ----------------------------------------------------------------------
 
 

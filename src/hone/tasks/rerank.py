@@ -22,7 +22,7 @@ from hone.data import problems as P
 from hone.data.problems import Problem
 from hone.tasks.base import ExampleScore
 from hone.tasks.batching import pad_ids
-from hone.tasks.embed_schema import CorpusDoc, doc_id, read_corpus
+from hone.tasks.embed_schema import Copies, CorpusDoc, doc_id, read_corpus
 from hone.tasks.fields import required_text
 
 Ranking = list[str]
@@ -61,6 +61,7 @@ class RerankTask:
     retriever: str = "bm25"
     corpus: list[CorpusDoc] = field(default_factory=list, repr=False)
     _first_stage: Any = field(default=None, repr=False)
+    _copies: tuple[list[CorpusDoc], int, Copies] | None = field(default=None, repr=False, compare=False)
 
     name = "rerank"
     primary_metric = "ndcg@10"
@@ -172,14 +173,22 @@ class RerankTask:
 
     # --- scoring ------------------------------------------------------------------------------
 
+    def copies(self) -> Copies:
+        """The corpus's text-identical documents, worked out again only when the corpus list changes."""
+        cached = self._copies
+        if cached is None or cached[0] is not self.corpus or cached[1] != len(self.corpus):
+            cached = self._copies = (self.corpus, len(self.corpus), Copies.of(self.corpus))
+        return cached[2]
+
     def gold(self, examples: Sequence[RerankExample]) -> list[tuple[str, frozenset[str]]]:
-        """Per row: its query and every passage labelled relevant for that query in these examples."""
-        ids = {doc.text: doc.id for doc in self.corpus}
+        """Per row: its query and every passage labelled relevant for that query in these examples, by the id of
+        each of its copies in the corpus (a passage stored twice counts whichever copy the retriever returns)."""
+        copies = self.copies()
         relevant: dict[str, set[str]] = {}
         for ex in examples:
             relevant.setdefault(ex.query, set())
             if ex.label > 0:
-                relevant[ex.query].add(ids.get(ex.passage, doc_id(ex.passage)))
+                relevant[ex.query] |= copies.ids(ex.passage) or {doc_id(ex.passage)}
         return [(ex.query, frozenset(relevant[ex.query])) for ex in examples]
 
     def _per_query(
@@ -190,7 +199,7 @@ class RerankTask:
         for (query, relevant), ranking in zip(gold, predicted, strict=True):
             if relevant and query not in seen:
                 seen[query] = (list(ranking)[:TOP], set(relevant))
-        return [r for r, _ in seen.values()], [g for _, g in seen.values()]
+        return self.copies().merge([r for r, _ in seen.values()], [g for _, g in seen.values()])
 
     def metrics(self, gold: Sequence[tuple[str, frozenset[str]]], predicted: Sequence[Ranking]) -> dict[str, Any]:
         from hone.evaluate.retrieval_metrics import retrieval_metrics
@@ -271,10 +280,10 @@ class EmbedRunRetriever:
         loaded = load_for(task, run_dir / "model", meta)
         loaded.task.corpus = list(corpus)
         self.loaded = loaded
+        self._predict = loaded.task.bind(loaded.model, loaded.tokenizer, 64)  # the corpus is embedded once
 
     def search(self, queries: list[str], k: int) -> list[Ranking]:
-        task = self.loaded.task
-        ranked, _ = task.predict(self.loaded.model, self.loaded.tokenizer, queries, 64)
+        ranked, _ = self._predict(queries)
         return [r[:k] for r in ranked]
 
 
@@ -350,6 +359,7 @@ def _baselines(config: RerankConfig, model_dir: str, task: RerankTask) -> list[A
 
 
 def _spec() -> Any:
+    from hone.tasks.retrieval_lengths import rerank_token_check
     from hone.tasks.spec import TaskSpec
 
     return TaskSpec(
@@ -357,6 +367,7 @@ def _spec() -> Any:
         parse=parse_rerank_example,
         label_problems=rerank_problems,
         long_inputs="truncate",
+        token_check=rerank_token_check,
         baselines=_baselines,
     )
 

@@ -168,7 +168,7 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
         getattr(config.model, "virtual_tokens", 20),
     )
     tc = config.train
-    optimizer = make_optimizer(param_groups(model, tc, config.model.method, task.head_modules))
+    optimizer = make_optimizer(param_groups(model, tc, task.head_modules))
     features = task.encode(train, tokenizer)  # may pack several examples per row: steps count rows
     accelerator = make_accelerator(tc.precision)
     per_epoch = steps_per_epoch(len(features), tc.batch_size, tc.grad_accum, accelerator.num_processes)
