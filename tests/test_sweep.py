@@ -124,3 +124,24 @@ def test_bad_fractions_are_refused(tmp_path: Path, config_dict: dict) -> None:
     path.write_text(yaml.safe_dump(config_dict))
     result = CliRunner().invoke(app, ["sweep", str(path), "--fractions", "0,1.5"])
     assert result.exit_code != 0 and "fractions" in result.output
+
+
+def test_jobs_train_points_in_processes_of_their_own_with_the_same_results(
+    tmp_path: Path, config_dict: dict
+) -> None:
+    import os
+
+    config_dict["baseline"] = {"methods": ["majority"]}
+    config_dict["train"] = {**config_dict["train"], "epochs": 1, "batch_size": 32, "threads": 1}
+    config_dict["eval"] = {"bootstrap": 100}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config_dict))
+    together = hone.api.sweep(path, [0.5, 1.0], seeds=1, name="together", jobs=2)
+    alone = hone.api.sweep(path, [0.5, 1.0], seeds=1, name="alone")
+    pairs = zip(together["series"][0]["points"], alone["series"][0]["points"], strict=True)
+    for mine, theirs in pairs:
+        assert (mine["fraction"], mine["examples"]) == (theirs["fraction"], theirs["examples"])
+        assert mine["score"] == pytest.approx(theirs["score"], abs=0.02)
+    records = {r.name: r for r in hone.runs(Path(config_dict["runs_dir"]) / "together" / "points")}
+    pids = {records[Path(p["run_dir"]).name].pid for p in together["series"][0]["points"]}
+    assert os.getpid() not in pids and None not in pids

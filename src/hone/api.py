@@ -270,14 +270,16 @@ def sweep(
     seeds: int = 3,
     name: str | None = None,
     overrides: Sequence[str] = (),
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Learning curves: train each config on `fractions` of its train split with `seeds` seeds, all scored on one
     test split; fit score = a - b * n**-c and the gain from doubling; with two configs, where they cross.
-    Writes `<runs_dir>/<name or config name-sweep>/sweep.json`, sweep.png and sweep.html; finished points are reused."""
+    Writes `<runs_dir>/<name or config name-sweep>/sweep.json`, sweep.png and sweep.html; finished points are reused.
+    `jobs`: points run at once, each in its own process (one GPU each, or a share of the CPU cores)."""
     from hone.sweep import sweep as run_sweep
 
     many = list(configs) if isinstance(configs, (list, tuple)) else [configs]
-    return run_sweep(many, fractions, seeds, name, overrides)
+    return run_sweep(many, fractions, seeds, name, overrides, jobs=jobs)
 
 
 def ui_app(runs_dir: str | Path = "runs", serve_url: str | None = None, api_key: str | None = None) -> Any:

@@ -32,6 +32,14 @@ def sweep(
         list[str] | None, typer.Option("--set", help="Override a config key for every point (repeatable).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print sweep.json.")] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Points trained at once, each in its own process: one GPU each, or a share of the cores.",
+        ),
+    ] = 1,
 ) -> None:
     """Train on 10/25/50/100% of the train split with several seeds, all scored on the same test split; fit a
     saturating curve and say what doubling the data would gain. Re-running reuses finished points.
@@ -44,7 +52,9 @@ def sweep(
     with friendly_errors():
         shares = _fractions(fractions)
         configs = [config] + ([also] if also else [])
-        result = run_sweep(configs, shares, seeds, name, set_ or [], log=lambda line: out.print(line, soft_wrap=True))
+        result = run_sweep(
+            configs, shares, seeds, name, set_ or [], log=lambda line: out.print(line, soft_wrap=True), jobs=jobs
+        )
     if as_json:
         print(json.dumps(result, indent=2))
         return

@@ -24,8 +24,12 @@ def sweep(
     name: str | None = None,
     overrides: Sequence[str] = (),
     log: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> dict[str, Any]:
-    """Train and evaluate every (config, fraction, seed) point; fit each config's curve; write the views."""
+    """Train and evaluate every (config, fraction, seed) point; fit each config's curve; write the views.
+
+    `jobs` > 1 runs that many points at once, each in a process of its own: on GPUs one device each (in
+    turn over the visible devices), on a CPU the cores shared out (`torch.set_num_threads`)."""
     from hone.pipeline import config_of
     from hone.runs.rundir import write_json
     from hone.sweep.curve import crossing
@@ -37,16 +41,20 @@ def sweep(
         raise ValueError(f"fractions must be in (0, 1]: got {list(fractions)}")
     cfgs = [config_of(c, overrides) for c in configs]
     folder = cfgs[0].runs_dir / (name or f"{cfgs[0].name}-sweep")
+    if jobs < 1:
+        raise ValueError(f"--jobs {jobs}: run at least one point at a time")
     labels = _labels(cfgs)
-    total = len(cfgs) * len(fractions) * seeds
-    series, done = [], 0
-    for cfg, label in zip(cfgs, labels, strict=True):
-        points = []
-        for fraction in sorted(fractions):
-            for s in range(seeds):
-                done += 1
-                points.append(_point(cfg, label, fraction, s, folder / "points", f"[{done}/{total}]", log))
-        series.append(_series(label, cfg, points))
+    work = [
+        (cfg, label, fraction, s, folder / "points")
+        for cfg, label in zip(cfgs, labels, strict=True)
+        for fraction in sorted(fractions)
+        for s in range(seeds)
+    ]
+    done = _run_points(work, jobs, log)
+    series = [
+        _series(label, cfg, [done[i] for i, w in enumerate(work) if w[1] == label])
+        for cfg, label in zip(cfgs, labels, strict=True)
+    ]
     first = series[0]
     result = {
         "kind": "sweep",
@@ -74,7 +82,63 @@ def _labels(cfgs: Sequence[Any]) -> list[str]:
     return labels
 
 
-def _point(cfg: Any, label: str, fraction: float, s: int, root: Path, step: str, log: Callable) -> dict[str, Any]:
+def _run_points(work: list[tuple], jobs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every point of `work`, in order; with `jobs` > 1 on a pool of processes, logged as each finishes."""
+    total = len(work)
+    if jobs == 1 or total == 1:
+        out = []
+        for k, item in enumerate(work, 1):
+            point, line = _point(*item)
+            log(f"[{k}/{total}] {line}")
+            out.append(point)
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no copied torch or thread state
+    slots = context.Value("i", 0)
+    devices, threads = _shares(jobs)
+    log(f"{total} points, {jobs} at a time (" + (f"GPUs {devices}" if devices else f"{threads} CPU threads each") + ")")
+    results: list[dict[str, Any] | None] = [None] * total
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker, initargs=(slots, devices, threads)) as pool:
+        futures = {pool.submit(_point, *item): i for i, item in enumerate(work)}
+        try:
+            for k, future in enumerate(as_completed(futures), 1):
+                point, line = future.result()
+                results[futures[future]] = point
+                log(f"[{k}/{total}] {line}")
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # points not started are dropped; a rerun reuses the rest
+            raise
+    return [r for r in results if r is not None]
+
+
+def _shares(jobs: int) -> tuple[list[int], int]:
+    """The GPUs to deal out to the workers (none on a CPU), and each worker's CPU threads."""
+    import os
+
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    return devices, max(1, len(os.sched_getaffinity(0)) // jobs)
+
+
+def _worker(slots: Any, devices: list[int], threads: int) -> None:
+    """A pool process's setup, before it imports torch: its GPU (in turn), its share of the CPU threads."""
+    import os
+
+    with slots.get_lock():
+        slot = slots.value
+        slots.value += 1
+    if devices:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(devices[slot % len(devices)])
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _point(cfg: Any, label: str, fraction: float, s: int, root: Path) -> tuple[dict[str, Any], str]:
     from hone import pipeline
     from hone.runs.rundir import read_json
 
@@ -99,7 +163,7 @@ def _point(cfg: Any, label: str, fraction: float, s: int, root: Path, step: str,
     metric = result["primary_metric"]
     examples = read_json(run_dir / "data" / "check.json")["stats"]["splits"]["train"]
     score = result["metrics"][metric]
-    log(f"{step} {label} f={fraction:g} seed={s}: {examples} examples, {metric} {score:.4f}{reused}")
+    line = f"{label} f={fraction:g} seed={s}: {examples} examples, {metric} {score:.4f}{reused}"
     return {
         "fraction": fraction,
         "examples": examples,
@@ -109,7 +173,7 @@ def _point(cfg: Any, label: str, fraction: float, s: int, root: Path, step: str,
         "_metric": metric,
         "_higher": bool(result["higher_is_better"]),
         "_n": int(result["n"]),
-    }
+    }, line
 
 
 def _trained(point: Any, run_dir: Path) -> Any:
