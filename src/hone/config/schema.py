@@ -419,7 +419,9 @@ class ExtractGenerateConfig(GenerateConfig):
         description="How an object is decoded: `object` writes the whole object in one row, keys forced token by "
         "token; `fanout` reads the document once, then decodes every field's value in a row of its own (sharing "
         "the document's KV states), all rows in one batch: as many decode steps as the longest value, not the sum; "
-        "`max_new_tokens` then bounds each value. Training writes whole objects either way.",
+        "`max_new_tokens` then bounds each value. Training follows the setting: under `fanout` each example is one "
+        "row holding the document once, then every field's opening, key and value, each field attending to the "
+        "document and itself only; loss on the values alone.",
     )
 
 

@@ -6,7 +6,9 @@ prompt lists the fields with their type, allowed values and description; the ans
 the fields in a fixed order. Training reuses the instruct task (packing, loss on answer tokens only,
 checkpoints chosen on held-out loss) but tokenises the answer in the pieces the constrained decoder of
 `hone.tasks.json_decode` forces and chooses, so every prediction is an object with exactly the declared
-fields. Values are decoded as JSON strings and converted to the declared type afterwards. Scores are slot
+fields. Under `decode` "fanout" each example trains as one tree row (`hone.tasks.tree`): the prompt once, then
+every field's fan-out row after it (its opening, its own key, its value), as fan-out decoding sees it. Values
+are decoded as JSON strings and converted to the declared type afterwards. Scores are slot
 F1 over fields, null handling and grounding (`hone.evaluate.extract_metrics`).
 """
 
