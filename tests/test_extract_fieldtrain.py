@@ -177,6 +177,17 @@ def test_dev_loss_of_a_fanout_task_is_the_loss_of_its_tree_rows(lm: tuple) -> No
     assert fanned["tokens"] == values  # value tokens only
     assert whole["tokens"] > values  # keys and EOS too
     assert math.isfinite(fanned["loss"]) and fanned["loss"] != pytest.approx(whole["loss"])
+    losses = _task().example_losses(model, tokenizer, _examples(), 2)  # the suspect-label tables read them too
+    assert len(losses) == 3 and all(math.isfinite(x.loss) for x in losses)
+
+
+def test_attention_that_would_ignore_the_tree_mask_is_refused(tiny: Path, lm: tuple) -> None:
+    _, tokenizer = lm
+    model = AutoModelForCausalLM.from_pretrained(str(tiny)).eval()
+    model.config._attn_implementation = "flash_attention_2"  # takes no 4D mask: branches would see each other
+    features = _task().encode(_examples()[:1], tokenizer)
+    with pytest.raises(ValueError, match="attention that reads a 4D mask"):
+        _task().loss(model, _task().collate(features, tokenizer))
 
 
 def _value_pieces() -> list[str]:

@@ -107,14 +107,15 @@ def collate_lm(features: Sequence[dict[str, Any]], pad_id: int) -> dict[str, tor
 
 def forward_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Logits for every input position. No KV cache: with a cache, transformers ignores packed position ids."""
-    logits = model(**model_inputs(batch), use_cache=False).logits
+    logits = model(**_forward_inputs(model, batch), use_cache=False).logits
     return logits[:, -batch["input_ids"].shape[1] :]  # prompt tuning prepends virtual tokens
 
 
-def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _forward_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The model's arguments from a batch; a tree row's bool 4D mask as the additive mask attention reads."""
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
     if "attention_mask" in inputs and inputs["attention_mask"].dim() == 4:
+        tree.check_attention(model)
         inputs["attention_mask"] = tree.additive(inputs["attention_mask"])
     return inputs
 
@@ -131,7 +132,7 @@ def answer_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[tor
     positions = (target != IGNORE).any(0).nonzero().squeeze(1)
     if not keeps_logits(model):
         return forward_logits(model, batch)[:, positions], target[:, positions], positions
-    inputs = model_inputs(batch)
+    inputs = _forward_inputs(model, batch)
     keep = positions if positions.numel() else 1  # no answer token: one logit keeps the graph for a zero loss
     logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
     return logits[:, : positions.numel()], target[:, positions], positions

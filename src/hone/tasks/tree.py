@@ -26,6 +26,7 @@ import torch
 from hone.tasks.chat import IGNORE
 
 PAD_SEGMENT = -1  # padding: its own segment, seen by no real token
+MASKED_ATTENTION = ("eager", "sdpa")  # attention implementations that read a custom 4D mask as given
 
 
 def tree_row(trunk: Sequence[int], branches: Sequence[tuple[list[int], list[int]]], max_length: int) -> dict[str, Any]:
@@ -95,6 +96,17 @@ def visible(segments: torch.Tensor, roots: torch.Tensor) -> torch.Tensor:
     key = segments[:, None, :]
     same = (key == segments[:, :, None]) | (key == roots[:, :, None])
     return (same & causal)[:, None]
+
+
+def check_attention(model: Any) -> None:
+    """Refuse a model whose attention would not read the tree mask (flash kernels take none: every branch would
+    see every other, with no error)."""
+    implementation = getattr(model.config, "_attn_implementation", None) or "eager"
+    if implementation not in MASKED_ATTENTION:
+        raise ValueError(
+            f"tree rows (generate.decode fanout) need attention that reads a 4D mask, and this model uses "
+            f"{implementation!r}; load it with attn_implementation 'sdpa' or 'eager', or set generate.decode object"
+        )
 
 
 def additive(mask: torch.Tensor) -> torch.Tensor:
