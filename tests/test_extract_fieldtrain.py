@@ -190,6 +190,13 @@ def test_attention_that_would_ignore_the_tree_mask_is_refused(tiny: Path, lm: tu
         _task().loss(model, _task().collate(features, tokenizer))
 
 
+def test_fanout_with_virtual_tokens_is_refused_in_the_config() -> None:
+    config = {"task": "extract", "data": {"train": "x.jsonl"}, "generate": {"decode": "fanout"}}
+    with pytest.raises(hone.ConfigError, match="set model.method lora"):
+        hone.load_config({**config, "model": {"method": "prompt_tuning"}})
+    assert hone.load_config({**config, "model": {"method": "lora"}}).generate.decode == "fanout"
+
+
 def _value_pieces() -> list[str]:
     task = _task()
     return [p for ex in _examples() for p in task.answer_pieces(ex.document)[1::2]]

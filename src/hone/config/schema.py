@@ -443,6 +443,16 @@ class ExtractConfig(RunConfig):
     )
     baseline: ExtractBaselineConfig = Field(default_factory=ExtractBaselineConfig, description="What tuning must beat.")
 
+    @model_validator(mode="after")
+    def _fanout_needs_plain_tokens(self) -> ExtractConfig:
+        if self.generate.decode == "fanout" and self.model.method in ("prompt_tuning", "prefix_tuning"):
+            raise ValueError(
+                "generate.decode fanout trains on rows with their own attention mask and decodes from the model's "
+                f"KV cache, which {self.model.method}'s virtual tokens do not fit; set model.method lora (or "
+                "generate.decode object)"
+            )
+        return self
+
 
 class PretrainDataConfig(DataFiles):
     """Raw domain text: .txt files (one document per blank-line-separated block) or JSONL with a text field."""
