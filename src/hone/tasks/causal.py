@@ -112,11 +112,10 @@ def forward_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Te
 
 
 def _forward_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The model's arguments from a batch; a tree row's bool 4D mask as the additive mask attention reads."""
+    """The model's arguments from a batch; a tree row's 4D mask in the form the model's attention reads."""
     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
     if "attention_mask" in inputs and inputs["attention_mask"].dim() == 4:
-        tree.check_attention(model)
-        inputs["attention_mask"] = tree.additive(inputs["attention_mask"])
+        inputs["attention_mask"] = tree.model_mask(model, inputs["attention_mask"])
     return inputs
 
 

@@ -11,9 +11,9 @@ A feature carries, besides `input_ids` and `labels`: `position_ids`, `segments` 
 within a row) and `roots` (per token, the segment its segment hangs from: the trunk's id for a branch, its own
 for a trunk). `causal.pack` puts several trees in a row by shifting their ids, and `collate` turns them into
 a 4D attention mask (batch, 1, query, key), True where a token may attend. transformers 5 passes a 4D mask
-through untouched (`masking_utils._preprocess_mask_arguments`); `additive` turns it into the float form that
-both the eager and the sdpa attention read the same way (eager adds the mask to the scores, so a bool mask
-there would be added as 0/1 and silently mask nothing).
+through untouched (`masking_utils._preprocess_mask_arguments`); `model_mask` hands sdpa the bool mask and eager
+its additive form (eager adds the mask to the scores: a bool mask there would be added as 0/1 and silently
+mask nothing).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import torch
 from hone.tasks.chat import IGNORE
 
 PAD_SEGMENT = -1  # padding: its own segment, seen by no real token
-MASKED_ATTENTION = ("eager", "sdpa")  # attention implementations that read a custom 4D mask as given
 
 
 def tree_row(trunk: Sequence[int], branches: Sequence[tuple[list[int], list[int]]], max_length: int) -> dict[str, Any]:
@@ -98,18 +97,17 @@ def visible(segments: torch.Tensor, roots: torch.Tensor) -> torch.Tensor:
     return (same & causal)[:, None]
 
 
-def check_attention(model: Any) -> None:
-    """Refuse a model whose attention would not read the tree mask (flash kernels take none: every branch would
-    see every other, with no error)."""
+def model_mask(model: Any, mask: torch.Tensor) -> torch.Tensor:
+    """The bool mask (True: attend) in the form `model`'s attention reads: as it is for sdpa, additive for eager
+    (0, or float32's minimum: eager adds the mask to its scores). Attention that takes no 4D mask (flash
+    kernels) is refused: every branch would see every other, with no error."""
     implementation = getattr(model.config, "_attn_implementation", None) or "eager"
-    if implementation not in MASKED_ATTENTION:
+    if implementation == "sdpa":
+        return mask
+    if implementation != "eager":
         raise ValueError(
             f"tree rows (generate.decode fanout) need attention that reads a 4D mask, and this model uses "
             f"{implementation!r}; load it with attn_implementation 'sdpa' or 'eager', or set generate.decode object"
         )
-
-
-def additive(mask: torch.Tensor) -> torch.Tensor:
-    """A bool mask (True: attend) as the float mask attention adds to its scores: 0, or float32's minimum."""
     out = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
     return out.masked_fill(~mask, torch.finfo(torch.float32).min)
