@@ -14,7 +14,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import hone
-from hone.tasks import causal, fanout
+from hone.tasks import causal, fanout, tree
 from hone.tasks.chat import IGNORE
 from hone.tasks.extract import ExtractExample, ExtractTask
 from hone.tasks.json_decode import JsonProgram
@@ -188,6 +188,10 @@ def test_attention_that_would_ignore_the_tree_mask_is_refused(tiny: Path, lm: tu
     features = _task().encode(_examples()[:1], tokenizer)
     with pytest.raises(ValueError, match="attention that reads a 4D mask"):
         _task().loss(model, _task().collate(features, tokenizer))
+    wrapped = torch.nn.Module()  # as DistributedDataParallel holds it: in `.module`, no config of its own
+    wrapped.module = model
+    with pytest.raises(ValueError, match="this model uses 'flash_attention_2'"):
+        tree.model_mask(wrapped, _task().collate(features, tokenizer)["attention_mask"])
 
 
 def test_fanout_with_virtual_tokens_is_refused_in_the_config() -> None:

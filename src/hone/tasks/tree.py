@@ -101,7 +101,8 @@ def model_mask(model: Any, mask: torch.Tensor) -> torch.Tensor:
     """The bool mask (True: attend) in the form `model`'s attention reads: as it is for sdpa, additive for eager
     (0, or float32's minimum: eager adds the mask to its scores). Attention that takes no 4D mask (flash
     kernels) is refused: every branch would see every other, with no error."""
-    implementation = getattr(model.config, "_attn_implementation", None) or "eager"
+    config = getattr(getattr(model, "module", model), "config", None)  # DDP keeps the model in `.module`
+    implementation = getattr(config, "_attn_implementation", None) or "eager"
     if implementation == "sdpa":
         return mask
     if implementation != "eager":
