@@ -507,7 +507,9 @@ class ExtractGenerateConfig(GenerateConfig):
         description="How an object is decoded: `object` writes the whole object in one row, keys forced token by "
         "token; `fanout` reads the document once, then decodes every field's value in a row of its own (sharing "
         "the document's KV states), all rows in one batch: as many decode steps as the longest value, not the sum; "
-        "`max_new_tokens` then bounds each value. Training writes whole objects either way.",
+        "`max_new_tokens` then bounds each value. Training follows the setting: under `fanout` each example is one "
+        "row holding the document once, then every field's opening, key and value, each field attending to the "
+        "document and itself only; loss on the values alone.",
     )
 
 
@@ -530,6 +532,16 @@ class ExtractConfig(RunConfig):
         default_factory=ExtractGenerateConfig, description="Generation, decoding and packing settings."
     )
     baseline: ExtractBaselineConfig = Field(default_factory=ExtractBaselineConfig, description="What tuning must beat.")
+
+    @model_validator(mode="after")
+    def _fanout_needs_plain_tokens(self) -> ExtractConfig:
+        if self.generate.decode == "fanout" and self.model.method in ("prompt_tuning", "prefix_tuning"):
+            raise ValueError(
+                "generate.decode fanout trains on rows with their own attention mask and decodes from the model's "
+                f"KV cache, which {self.model.method}'s virtual tokens do not fit; set model.method lora (or "
+                "generate.decode object)"
+            )
+        return self
 
 
 class PretrainDataConfig(DataFiles):

@@ -2,7 +2,9 @@
 
 Packing puts several short examples in one row; each keeps its own position ids starting at 0 and no
 attention mask is passed, so transformers builds a block-diagonal causal mask from the position ids
-and no example attends to another (tests compare packed and unpacked logits).
+and no example attends to another (tests compare packed and unpacked logits). Tree rows (`hone.tasks.tree`:
+one prompt, several branches after it) carry their own position ids and a 4D mask instead; they pack and
+collate through the same functions.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from hone.progress import tick
+from hone.tasks import tree
 from hone.tasks.chat import IGNORE
 
 
@@ -55,7 +58,8 @@ def pad_id(tokenizer: Any) -> int:
 
 
 def pack(features: Sequence[dict[str, Any]], max_length: int) -> list[dict[str, Any]]:
-    """First-fit-decreasing packing of (input_ids, labels) features into rows of at most `max_length`."""
+    """First-fit-decreasing packing of (input_ids, labels) features into rows of at most `max_length`
+    (tree features keep their position ids and segments: `tree.append`)."""
     rows: list[dict[str, Any]] = []
     space: list[int] = []
     for f in sorted(features, key=lambda f: -len(f["input_ids"])):
@@ -66,15 +70,21 @@ def pack(features: Sequence[dict[str, Any]], max_length: int) -> list[dict[str, 
             space.append(max_length)
             slot = len(rows) - 1
         row = rows[slot]
-        row["input_ids"] += f["input_ids"]
-        row["labels"] += f["labels"]
-        row["position_ids"] += list(range(n))
         space[slot] -= n
+        if "segments" in f:
+            tree.append(row, f)
+        else:
+            row["input_ids"] += f["input_ids"]
+            row["labels"] += f["labels"]
+            row["position_ids"] += list(range(n))
     return rows
 
 
 def collate_lm(features: Sequence[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch. Packed rows (with position_ids) get no attention mask: see the module docstring."""
+    """Right-pad a batch. Packed rows (with position_ids) get no attention mask: see the module docstring;
+    tree rows get their 4D mask (`tree.collate`)."""
+    if "segments" in features[0]:
+        return tree.collate(features, pad_id)
     width = max(len(f["input_ids"]) for f in features)
     ids = torch.full((len(features), width), pad_id, dtype=torch.long)
     labels = torch.full((len(features), width), IGNORE, dtype=torch.long)
@@ -97,9 +107,16 @@ def collate_lm(features: Sequence[dict[str, Any]], pad_id: int) -> dict[str, tor
 
 def forward_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Logits for every input position. No KV cache: with a cache, transformers ignores packed position ids."""
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
-    logits = model(**inputs, use_cache=False).logits
+    logits = model(**_forward_inputs(model, batch), use_cache=False).logits
     return logits[:, -batch["input_ids"].shape[1] :]  # prompt tuning prepends virtual tokens
+
+
+def _forward_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's arguments from a batch; a tree row's 4D mask in the form the model's attention reads."""
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+    if "attention_mask" in inputs and inputs["attention_mask"].dim() == 4:
+        inputs["attention_mask"] = tree.model_mask(model, inputs["attention_mask"])
+    return inputs
 
 
 def answer_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -114,7 +131,7 @@ def answer_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[tor
     positions = (target != IGNORE).any(0).nonzero().squeeze(1)
     if not keeps_logits(model):
         return forward_logits(model, batch)[:, positions], target[:, positions], positions
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+    inputs = _forward_inputs(model, batch)
     keep = positions if positions.numel() else 1  # no answer token: one logit keeps the graph for a zero loss
     logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits
     return logits[:, : positions.numel()], target[:, positions], positions

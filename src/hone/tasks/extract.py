@@ -6,7 +6,9 @@ prompt lists the fields with their type, allowed values and description; the ans
 the fields in a fixed order. Training reuses the instruct task (packing, loss on answer tokens only,
 checkpoints chosen on held-out loss) but tokenises the answer in the pieces the constrained decoder of
 `hone.tasks.json_decode` forces and chooses, so every prediction is an object with exactly the declared
-fields. Values are decoded as JSON strings and converted to the declared type afterwards. Scores are slot
+fields. Under `decode` "fanout" each example trains as one tree row (`hone.tasks.tree`): the prompt once, then
+every field's fan-out row after it (its opening, its own key, its value), as fan-out decoding sees it. Values
+are decoded as JSON strings and converted to the declared type afterwards. Scores are slot
 F1 over fields, null handling and grounding (`hone.evaluate.extract_metrics`).
 """
 
@@ -25,8 +27,8 @@ from torch import nn
 from hone.config.schema import ExtractConfig, ExtractDataConfig, ExtractField
 from hone.data import problems as P
 from hone.data.problems import Problem
-from hone.tasks import causal, fanout
-from hone.tasks.chat import tokenize_segments
+from hone.tasks import causal, fanout, tree
+from hone.tasks.chat import IGNORE, prompt_ids, tokenize_segments
 from hone.tasks.fields import required_text, type_name
 from hone.tasks.instruct import InstructTask, chat_settings, prompt_baselines, token_check
 from hone.tasks.json_decode import JsonProgram, answer_pieces, read_object
@@ -273,12 +275,32 @@ class ExtractTask(InstructTask):
         return [(prompt, False), *answer, (tokenizer.eos_token or "", True)]
 
     def encode(self, examples: Sequence[Any], tokenizer: Any) -> list[dict[str, Any]]:
+        """Training rows: the whole object after the prompt, or under `decode` "fanout" one tree row per
+        example (`field_tree`)."""
         self.chat_template.check(tokenizer)
-        features = []
-        for ex in examples:
-            ids, labels, _ = tokenize_segments(self.segments(ex, tokenizer), tokenizer, self.max_length)
-            features.append({"input_ids": ids, "labels": labels})
+        if self.decode == "fanout":
+            keys = [key for key, _ in JsonProgram(tokenizer, self.fields, self.values).field_rows()]
+            features = [self.field_tree(ex, tokenizer, keys) for ex in examples]
+        else:
+            features = [self._object_row(ex, tokenizer) for ex in examples]
         return causal.pack(features, self.max_length) if self.packing else features
+
+    def _object_row(self, example: ExtractExample, tokenizer: Any) -> dict[str, Any]:
+        ids, labels, _ = tokenize_segments(self.segments(example, tokenizer), tokenizer, self.max_length)
+        return {"input_ids": ids, "labels": labels}
+
+    def field_tree(self, example: ExtractExample, tokenizer: Any, keys: Sequence[Sequence[int]]) -> dict[str, Any]:
+        """The example as fan-out decoding sees it, the document once (`hone.tasks.tree`): the prompt, then per
+        field its fan-out row's forced tokens (`keys`: `JsonProgram.field_rows`, the object's opening and that
+        field's key only) and its value piece, tokenised as the whole-object rows tokenise it. Only the
+        values are trained; no EOS (a fan-out row ends at its value's delimiter)."""
+        prompt = prompt_ids(self.as_messages(example.text), tokenizer, self.chat_template, 1 << 30)
+        values = self.answer_pieces(example.document)[1::2]
+        branches = []
+        for key, piece in zip(keys, values, strict=True):
+            value = tokenizer(piece, add_special_tokens=False)["input_ids"]
+            branches.append(([*key, *value], [IGNORE] * len(key) + value))
+        return tree.tree_row(prompt, branches, self.max_length)
 
     def reference_of(self, example: Any) -> Any:
         """The reference document's fields (the suspect-label tables show them as an object)."""
