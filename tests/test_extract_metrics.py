@@ -61,6 +61,17 @@ def test_document_level_metrics() -> None:
     assert field_f1_micro(GOLD, PREDICTED, FIELDS) == m["field_f1_micro"]
 
 
+def test_normalised_fields_are_never_ungrounded() -> None:
+    """A date written in ISO form whatever the text says is not an invented value: grounding skips it."""
+    m = extract_metrics(GOLD, PREDICTED, FIELDS, TEXTS, normalised=["date"])["metrics"]
+    # Of the six values, the two dates leave the grounding figures; "$500" is still not in its text.
+    assert m["ungrounded"] == 1 and m["ungrounded_rate"] == pytest.approx(1 / 4)
+    assert m["field_f1_micro"] == extract_metrics(GOLD, PREDICTED, FIELDS, TEXTS)["metrics"]["field_f1_micro"]
+    errors = field_errors(GOLD[1], PREDICTED[1], FIELDS, TEXTS[1], normalised=["date"])
+    assert [(e["field"], e["ungrounded"]) for e in errors] == [("date", False), ("amount", False)]
+    assert field_errors(GOLD[1], PREDICTED[1], FIELDS, TEXTS[1])[0]["ungrounded"] is True
+
+
 def test_null_accuracy_is_none_without_gold_nulls() -> None:
     gold = [{"name": "Zed"}]
     m = extract_metrics(gold, [{"name": "zed"}], ["name"], ["zed"])["metrics"]

@@ -484,6 +484,11 @@ class ExtractField(Section):
     type: Literal["string", "integer", "number", "boolean"] = Field("string", description="The value's JSON type.")
     values: list[str] | None = Field(None, description="Allowed values (the decoder can emit only these, or null).")
     description: str | None = Field(None, description="What the field means (shown to the model in the prompt).")
+    normalised: bool = Field(
+        False,
+        description="The value is written in a normal form, not copied from the text (a unit name, a category, an "
+        "ISO date): grounding checks skip it, so it never counts as an ungrounded value.",
+    )
 
 
 class ExtractDataConfig(ChatDataFiles):

@@ -27,7 +27,7 @@ rather than its formatting failures (which ``json_validity`` reports):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 Document = Mapping[str, Any]
@@ -98,7 +98,11 @@ def _doc_matches(gold_doc: Document, pred_doc: Document | None, fields: Sequence
 
 
 def _choices(
-    gold: Sequence[Document], predicted: Sequence[Document | None], fields: Sequence[str], texts: Sequence[str]
+    gold: Sequence[Document],
+    predicted: Sequence[Document | None],
+    fields: Sequence[str],
+    texts: Sequence[str],
+    normalised: Collection[str] = (),
 ) -> dict[str, int]:
     """Null handling and grounding tallies over parsed predictions."""
     tally = {"gold_null": 0, "kept_null": 0, "invented": 0, "missed": 0, "values": 0, "ungrounded": 0}
@@ -111,19 +115,26 @@ def _choices(
             tally["kept_null"] += g is None and p is None
             tally["invented"] += g is None and p is not None
             tally["missed"] += g is not None and p is None
+            if field in normalised:  # written in a normal form, not copied: nothing to ground
+                continue
             tally["values"] += p is not None
             tally["ungrounded"] += p is not None and not _grounded(p, text)
     return tally
 
 
 def extract_metrics(
-    gold: Sequence[Document], predicted: Sequence[Document | None], fields: Sequence[str], texts: Sequence[str]
+    gold: Sequence[Document],
+    predicted: Sequence[Document | None],
+    fields: Sequence[str],
+    texts: Sequence[str],
+    normalised: Collection[str] = (),
 ) -> dict[str, Any]:
-    """All extraction metrics and per-field P/R/F1 with counts, as JSON-ready values."""
+    """All extraction metrics and per-field P/R/F1 with counts, as JSON-ready values. Fields in `normalised` are
+    left out of the grounding figures (`ungrounded`, `ungrounded_rate`)."""
     _check_lengths(gold=gold, predicted=predicted, texts=texts)
     n = len(gold)
     per_field = {field: _per_field(c) for field, c in _counts(gold, predicted, fields).items()}
-    tally = _choices(gold, predicted, fields, texts)
+    tally = _choices(gold, predicted, fields, texts, normalised)
     exact = sum(_doc_matches(g, p, fields) for g, p in zip(gold, predicted, strict=True))
     metrics = {
         "field_f1_micro": field_f1_micro(gold, predicted, fields),
@@ -147,7 +158,11 @@ def _kind(gold_value: str | None, pred_value: str | None) -> str:
 
 
 def field_errors(
-    gold_doc: Document, predicted_doc: Document | None, fields: Sequence[str], text: str
+    gold_doc: Document,
+    predicted_doc: Document | None,
+    fields: Sequence[str],
+    text: str,
+    normalised: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """One document's wrong fields, for worst-example tables.
 
@@ -169,7 +184,7 @@ def field_errors(
                 "gold": gold_doc.get(field),
                 "predicted": predicted_doc.get(field),
                 "kind": _kind(g, p),
-                "ungrounded": p is not None and not _grounded(p, text),
+                "ungrounded": p is not None and field not in normalised and not _grounded(p, text),
             }
         )
     return errors

@@ -193,6 +193,7 @@ def _field_settings(data: ExtractDataConfig, examples: Sequence[ExtractExample])
         "types": {name: f.type for name, f in declared.items()},
         "values": {name: f.values for name, f in declared.items()},
         "descriptions": {name: f.description for name, f in declared.items()},
+        "normalised": [name for name, f in declared.items() if f.normalised],
         "instruction": data.instruction,
         "value_chars": _longest_values(declared, examples),
     }
@@ -222,6 +223,7 @@ class ExtractTask(InstructTask):
     descriptions: dict[str, str | None] = field(default_factory=dict)
     instruction: str = DEFAULT_INSTRUCTION
     value_chars: dict[str, int] = field(default_factory=dict)  # longest training value per field (budgets)
+    normalised: list[str] = field(default_factory=list)  # fields written in a normal form: never grounded
     decode: str = "object"  # "object": the whole object in one row; "fanout": one row per field (fanout.py)
 
     name = "extract"
@@ -241,6 +243,7 @@ class ExtractTask(InstructTask):
             "descriptions": dict(self.descriptions),
             "instruction": self.instruction,
             "value_chars": dict(self.value_chars),
+            "normalised": list(self.normalised),
             "decode": self.decode,
         }
 
@@ -363,7 +366,9 @@ class ExtractTask(InstructTask):
     def metrics(self, gold: Sequence[GoldDocument], predicted: Sequence[Extraction | None]) -> dict[str, Any]:
         from hone.evaluate.extract_metrics import extract_metrics
 
-        result = extract_metrics([g.fields for g in gold], predicted, self.fields, [g.text for g in gold])
+        result = extract_metrics(
+            [g.fields for g in gold], predicted, self.fields, [g.text for g in gold], self.normalised
+        )
         result["metrics"]["unconvertible"] = sum(len(getattr(p, "unconverted", ())) for p in predicted if p is not None)
         return result
 
@@ -381,7 +386,7 @@ class ExtractTask(InstructTask):
         gold = self.gold(examples)
         wrong = []
         for i, pred in enumerate(predicted):
-            errors = field_errors(gold[i].fields, pred, self.fields, gold[i].text)
+            errors = field_errors(gold[i].fields, pred, self.fields, gold[i].text, self.normalised)
             if errors:
                 wrong.append((len(self.fields) if pred is None else len(errors), float(confidence[i]), i, errors))
         wrong.sort(key=lambda w: (-w[0], -w[1]))
