@@ -223,6 +223,18 @@ def test_imbalance_and_too_few(tmp_path: Path) -> None:
     assert too_few.category == P.TOO_FEW and "only 5 usable" in too_few.message
 
 
+def test_labels_differing_only_in_case_are_one_finding(tmp_path: Path) -> None:
+    rows = [(f"offer number {i}", "Spam") for i in range(20)] + [(f"hello friend {i}", "ham") for i in range(20)]
+    rows += [("cheap pills now", "spam"), ("win a prize", "spam"), ("lunch at noon", " Ham")]
+    result = check_data(_config(_write_jsonl(tmp_path / "train.jsonl", rows)))
+    found = sorted(message for line, message in _warnings(result, P.SIMILAR_LABELS))
+    assert len(found) == 2 and all(line is None for line, _ in _warnings(result, P.SIMILAR_LABELS))
+    spam = next(m for m in found if "'Spam'" in m)
+    assert "'Spam' (20) and 'spam' (2) differ only in case" in spam and "did you mean one label" in spam
+    assert f"{tmp_path / 'train.jsonl'}:41" in spam  # where the rarer spelling is, to fix it
+    assert "'ham' (20) and 'Ham' (1)" in next(m for m in found if "'ham'" in m)  # the label is read stripped
+
+
 def test_labels_the_model_cannot_learn(tmp_path: Path) -> None:
     train = _write_jsonl(tmp_path / "train.jsonl", _base_rows())
     test = _write_jsonl(tmp_path / "test.jsonl", [("something else", "c")])
