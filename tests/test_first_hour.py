@@ -245,3 +245,22 @@ def test_runs_lists_each_run_against_its_best_baseline(emails: Path) -> None:
 
     suspects = json.loads((emails / "runs" / "t" / "eval.json").read_text())["suspect_labels"]
     assert "does not beat the best baseline" in suspects["warning"]
+
+
+# --- messages -----------------------------------------------------------------------------------------------------
+
+
+def test_a_task_name_takes_its_article() -> None:
+    from hone.grammar import article
+    from hone.serve.errors import wrong_route
+
+    assert [article(t) for t in ("instruct", "extract", "embed", "classify", "ner", "")] == [
+        "an instruct",
+        "an extract",
+        "an embed",
+        "a classify",
+        "a ner",
+        "a ",
+    ]
+    assert "`copy` is an instruct model;" in wrong_route("copy", "instruct", "/v1/classify").message
+    assert "`t` is a classify model;" in wrong_route("t", "classify", "/v1/chat/completions").message
