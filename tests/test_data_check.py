@@ -198,6 +198,17 @@ def test_duplicates_near_duplicates_and_conflicts(tmp_path: Path) -> None:
     assert f"{train}:16=b" in conflicts[0][1]
 
 
+def test_duplicates_say_what_a_copy_does_in_its_split(tmp_path: Path) -> None:
+    train = _write_jsonl(tmp_path / "train.jsonl", _base_rows() + [("distinct sentence 0 about dogs", "a")])
+    test = _write_jsonl(tmp_path / "test.jsonl", [("new one", "a"), ("other", "b"), ("new one", "a")])
+    dev = _write_jsonl(tmp_path / "dev.jsonl", [("a dev text", "a"), ("a dev text", "a"), ("more", "b")])
+    result = check_data(_config(train, test=test, dev=dev))
+    by_source = {p.source: p.message for p in result.warnings() if p.category == P.DUPLICATE}
+    assert "counts twice in training" in by_source[str(train)]
+    assert "training" not in by_source[str(test)] and "test score" in by_source[str(test)]
+    assert "training" not in by_source[str(dev)] and "dev score" in by_source[str(dev)]
+
+
 def test_leakage_from_test_and_dev_files(tmp_path: Path) -> None:
     train = _write_jsonl(tmp_path / "train.jsonl", _base_rows())
     test = _write_jsonl(tmp_path / "test.jsonl", [("new one", "a"), ("Distinct sentence 3 about CATS.", "b")])

@@ -237,7 +237,7 @@ def _dataset_problems(
     norms = {name: [normalise_text(ex.text) for ex in exs] for name, exs in given.items()}
     found: list[Problem] = []
     for name, exs in given.items():
-        found += duplicate_problems(exs, norms[name])
+        found += duplicate_problems(exs, norms[name], name)
     found += spec.label_problems(given["train"], data.imbalance_ratio)
     found += _leakage(given, norms)
     if len(given["train"]) < MIN_TRAIN_EXAMPLES:
@@ -253,8 +253,17 @@ def _dataset_problems(
     return found
 
 
-def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str]) -> list[Problem]:
-    """Warn at every later copy of a text: exact (same text and labels) or near (same normal form).
+# What an exact copy does in each split it can be found in.
+COPY_EFFECT = {
+    "train": "a copy counts twice in training",
+    "dev": "a copy counts twice in the dev score that picks the best checkpoint",
+    "test": "a copy is scored twice, so it weighs double in the test score and its interval",
+}
+
+
+def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str], split: str = "train") -> list[Problem]:
+    """Warn at every later copy of a text in one split's file: exact (same text and labels) or near (same normal
+    form).
 
     A later row with the same text but other labels is left to the conflicting-labels check.
     """
@@ -267,7 +276,7 @@ def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str]) ->
             found.append(
                 _warning(
                     P.DUPLICATE,
-                    f"duplicate of {_where(first)} (same text and label); remove one — a copy counts twice in training",
+                    f"duplicate of {_where(first)} (same text and label); remove one — {COPY_EFFECT[split]}",
                     ex,
                 )
             )
