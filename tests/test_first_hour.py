@@ -264,3 +264,23 @@ def test_a_task_name_takes_its_article() -> None:
     ]
     assert "`copy` is an instruct model;" in wrong_route("copy", "instruct", "/v1/classify").message
     assert "`t` is a classify model;" in wrong_route("t", "classify", "/v1/chat/completions").message
+
+
+def test_adapting_or_loading_a_model_prints_no_library_future_warning(tmp_path: Path) -> None:
+    """PEFT reads a property transformers 5 deprecated, which printed a FutureWarning on every LM command."""
+    import warnings
+
+    from transformers import AutoModelForCausalLM
+
+    from hone.config.schema import LoraConfig
+    from hone.models.adapt import adapt
+    from tiny import write_tiny_causal
+
+    model = AutoModelForCausalLM.from_pretrained(str(write_tiny_causal(tmp_path)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        adapt(model, "lora", LoraConfig(), [], "CAUSAL_LM")
+        warnings.warn("another FutureWarning still shows", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == [
+        "another FutureWarning still shows"
+    ]
