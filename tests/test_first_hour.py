@@ -284,3 +284,14 @@ def test_adapting_or_loading_a_model_prints_no_library_future_warning(tmp_path: 
     assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == [
         "another FutureWarning still shows"
     ]
+
+
+def test_a_schedule_over_after_one_step_is_warned_about_once(emails: Path) -> None:
+    done = hone("train", "hone.yaml", "--set", "train.max_steps=1", cwd=emails)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    assert out.count("learning rate") == 1 and "1 optimizer step" in out and "train.max_steps" in out, out
+    lrs = [json.loads(line).get("lr") for line in (emails / "runs" / "t" / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[0] == 0  # what the warning explains
+    again = hone("train", "hone.yaml", "--set", "name=u", "--set", "train.max_steps=3", cwd=emails)
+    assert again.returncode == 0 and "learning rate" not in again.stdout + again.stderr
