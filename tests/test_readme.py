@@ -46,3 +46,15 @@ def test_constraints_pin_every_dependency_within_the_pyproject_bounds() -> None:
             continue
         assert name in pins, f"{req.name} is not pinned in .ci/constraints.txt"
         assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} breaks {req}"
+
+
+def test_every_run_status_is_in_the_readme() -> None:
+    """The dashboard's run list names each status a run can have, as the registry records them."""
+    from typing import get_args
+
+    from hone.runs.registry import Status
+
+    text = (ROOT / "README.md").read_text()
+    listed = re.search(r"status \(([a-z /]+)\)", text)
+    assert listed is not None, "the README lists the run statuses as `status (a / b / ...)`"
+    assert listed.group(1).split(" / ") == list(get_args(Status))
