@@ -326,7 +326,7 @@ def _extract(config: Any, examples: Sequence[Document]) -> _Converter:
     names = list(declared) if declared else sorted({name for ex in examples for name in ex.fields})
     fixed = {
         "fields": ", ".join(_field_text(name, declared.get(name) if declared else None) for name in names),
-        "instruction": config.data.instruction,
+        "instruction": config.data.instruction_for(names),
     }
 
     def answer(ex: Document) -> str:
