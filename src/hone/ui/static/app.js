@@ -112,7 +112,8 @@ function drawRun(run) {
 function failure(run) {
   const stage = run.job && run.job.stage ? ` in its ${run.job.stage} stage` : "";
   const more = run.message && run.message.includes("\n") ? el("pre", {}, run.message) : null;
-  return el("div", {class: "verdict bad", id: "failure"}, el("b", {}, `The run ${run.phase}${stage}. `),
+  const what = run.phase === "killed" ? "was killed (its process died without a word)" : "failed";
+  return el("div", {class: "verdict bad", id: "failure"}, el("b", {}, `The run ${what}${stage}. `),
     run.error ? el("span", {id: "error-line"}, run.error) : "The job log below says why.", more);
 }
 
