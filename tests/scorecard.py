@@ -62,6 +62,7 @@ ITEMS = (
             f"{T}::test_sigterm_while_training_checkpoints_then_resume_finishes",
             f"{T}::test_sigterm_during_a_checkpoint_save_lets_it_complete",
             f"{T}::test_a_second_signal_during_a_save_stops_at_once_and_the_previous_checkpoint_stays",
+            f"{T}::test_a_second_signal_during_a_training_step_stops_at_once_and_the_previous_checkpoint_stays",
             f"{T}::test_sigterm_during_the_final_save_leaves_a_complete_model",
             f"{T}::test_sigterm_during_evaluation_writes_no_partial_result",
         ),

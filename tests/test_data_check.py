@@ -198,6 +198,17 @@ def test_duplicates_near_duplicates_and_conflicts(tmp_path: Path) -> None:
     assert f"{train}:16=b" in conflicts[0][1]
 
 
+def test_duplicates_say_what_a_copy_does_in_its_split(tmp_path: Path) -> None:
+    train = _write_jsonl(tmp_path / "train.jsonl", _base_rows() + [("distinct sentence 0 about dogs", "a")])
+    test = _write_jsonl(tmp_path / "test.jsonl", [("new one", "a"), ("other", "b"), ("new one", "a")])
+    dev = _write_jsonl(tmp_path / "dev.jsonl", [("a dev text", "a"), ("a dev text", "a"), ("more", "b")])
+    result = check_data(_config(train, test=test, dev=dev))
+    by_source = {p.source: p.message for p in result.warnings() if p.category == P.DUPLICATE}
+    assert "counts twice in training" in by_source[str(train)]
+    assert "training" not in by_source[str(test)] and "test score" in by_source[str(test)]
+    assert "training" not in by_source[str(dev)] and "dev score" in by_source[str(dev)]
+
+
 def test_leakage_from_test_and_dev_files(tmp_path: Path) -> None:
     train = _write_jsonl(tmp_path / "train.jsonl", _base_rows())
     test = _write_jsonl(tmp_path / "test.jsonl", [("new one", "a"), ("Distinct sentence 3 about CATS.", "b")])
@@ -221,6 +232,18 @@ def test_imbalance_and_too_few(tmp_path: Path) -> None:
     small = check_data(_config(_write_jsonl(tmp_path / "small.jsonl", _base_rows(5))))
     (too_few,) = small.errors()
     assert too_few.category == P.TOO_FEW and "only 5 usable" in too_few.message
+
+
+def test_labels_differing_only_in_case_are_one_finding(tmp_path: Path) -> None:
+    rows = [(f"offer number {i}", "Spam") for i in range(20)] + [(f"hello friend {i}", "ham") for i in range(20)]
+    rows += [("cheap pills now", "spam"), ("win a prize", "spam"), ("lunch at noon", " Ham")]
+    result = check_data(_config(_write_jsonl(tmp_path / "train.jsonl", rows)))
+    found = sorted(message for line, message in _warnings(result, P.SIMILAR_LABELS))
+    assert len(found) == 2 and all(line is None for line, _ in _warnings(result, P.SIMILAR_LABELS))
+    spam = next(m for m in found if "'Spam'" in m)
+    assert "'Spam' (20) and 'spam' (2) differ only in case" in spam and "did you mean one label" in spam
+    assert f"{tmp_path / 'train.jsonl'}:41" in spam  # where the rarer spelling is, to fix it
+    assert "'ham' (20) and 'Ham' (1)" in next(m for m in found if "'ham'" in m)  # the label is read stripped
 
 
 def test_labels_the_model_cannot_learn(tmp_path: Path) -> None:

@@ -256,6 +256,11 @@ def test_fields_come_from_the_data_when_not_declared(tmp_path: Path, tiny_causal
     task = ExtractTask.from_config(cfg, [ex for split in result.splits.values() for ex in split])
     assert task.fields == ["alpha", "mid", "zeta"] and set(task.types.values()) == {"string"}
     assert task.gold(result.splits["train"][:1])[0].fields.keys() == {"alpha", "mid", "zeta"}
+    # the instruction names these fields, not the bundled products example's attributes
+    assert task.instruction == "Extract alpha, mid and zeta from the text as JSON. Use null when the text does not say."
+    assert "product" not in hone.init_config("extract")
+    own = hone.load_config({**cfg.model_dump(mode="json"), "data": {"train": str(path), "instruction": "Mine."}})
+    assert ExtractTask.from_config(own, result.splits["train"]).instruction == "Mine."
 
 
 def test_description_rebuilds_the_task() -> None:

@@ -245,3 +245,53 @@ def test_runs_lists_each_run_against_its_best_baseline(emails: Path) -> None:
 
     suspects = json.loads((emails / "runs" / "t" / "eval.json").read_text())["suspect_labels"]
     assert "does not beat the best baseline" in suspects["warning"]
+
+
+# --- messages -----------------------------------------------------------------------------------------------------
+
+
+def test_a_task_name_takes_its_article() -> None:
+    from hone.grammar import article
+    from hone.serve.errors import wrong_route
+
+    assert [article(t) for t in ("instruct", "extract", "embed", "classify", "ner", "")] == [
+        "an instruct",
+        "an extract",
+        "an embed",
+        "a classify",
+        "a ner",
+        "a ",
+    ]
+    assert "`copy` is an instruct model;" in wrong_route("copy", "instruct", "/v1/classify").message
+    assert "`t` is a classify model;" in wrong_route("t", "classify", "/v1/chat/completions").message
+
+
+def test_adapting_or_loading_a_model_prints_no_library_future_warning(tmp_path: Path) -> None:
+    """PEFT reads a property transformers 5 deprecated, which printed a FutureWarning on every LM command."""
+    import warnings
+
+    from transformers import AutoModelForCausalLM
+
+    from hone.config.schema import LoraConfig
+    from hone.models.adapt import adapt
+    from tiny import write_tiny_causal
+
+    model = AutoModelForCausalLM.from_pretrained(str(write_tiny_causal(tmp_path)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        adapt(model, "lora", LoraConfig(), [], "CAUSAL_LM")
+        warnings.warn("another FutureWarning still shows", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == [
+        "another FutureWarning still shows"
+    ]
+
+
+def test_a_schedule_over_after_one_step_is_warned_about_once(emails: Path) -> None:
+    done = hone("train", "hone.yaml", "--set", "train.max_steps=1", cwd=emails)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout + done.stderr
+    assert out.count("learning rate") == 1 and "1 optimizer step" in out and "train.max_steps" in out, out
+    lrs = [json.loads(line).get("lr") for line in (emails / "runs" / "t" / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[0] == 0  # what the warning explains
+    again = hone("train", "hone.yaml", "--set", "name=u", "--set", "train.max_steps=3", cwd=emails)
+    assert again.returncode == 0 and "learning rate" not in again.stdout + again.stderr

@@ -403,3 +403,29 @@ def test_rare_types_and_imbalance() -> None:
 
 def test_balanced_data_has_no_findings() -> None:
     assert ner_dataset_problems([ex("PER", "LOC")] * 5, imbalance_ratio=10) == []
+
+
+def test_check_summary_counts_entities_and_sentences_apart(tmp_path: Path) -> None:
+    import json
+
+    from hone.config.schema import NerConfig
+    from hone.data.check import check_data
+    from hone.tasks import spec_for
+
+    def row(i: int) -> dict[str, Any]:  # two places and one company per sentence
+        text = f"Paris {i} and Lyon, said Acme"
+        spans = [
+            (0, 5, "LOC"),
+            (len(f"Paris {i} and "), len(f"Paris {i} and Lyon"), "LOC"),
+            (len(text) - 4, len(text), "ORG"),
+        ]
+        return {"text": text, "spans": [{"start": a, "end": b, "label": label} for a, b, label in spans]}
+
+    for name, ids in (("train", range(10)), ("dev", range(10, 12)), ("test", range(12, 14))):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(row(i)) + "\n" for i in ids))
+    files = {name: tmp_path / f"{name}.jsonl" for name in ("train", "dev", "test")}
+    result = check_data(NerConfig.model_validate({"data": files}), spec=spec_for("ner"))
+    lines = result.summary_lines()
+    assert "entities in train, per type: LOC 20, ORG 10; sentences with at least one: LOC 10, ORG 10" in lines
+    assert not any(line.startswith("labels in train") for line in lines)
+    assert result.stats["entities"]["train"] == {"LOC": 20, "ORG": 10}

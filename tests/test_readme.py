@@ -46,3 +46,38 @@ def test_constraints_pin_every_dependency_within_the_pyproject_bounds() -> None:
             continue
         assert name in pins, f"{req.name} is not pinned in .ci/constraints.txt"
         assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} breaks {req}"
+
+
+def test_every_run_status_is_in_the_readme() -> None:
+    """The dashboard's run list names each status a run can have, as the registry records them."""
+    from typing import get_args
+
+    from hone.runs.registry import Status
+
+    text = (ROOT / "README.md").read_text()
+    listed = re.search(r"status \(([a-z /]+)\)", text)
+    assert listed is not None, "the README lists the run statuses as `status (a / b / ...)`"
+    assert listed.group(1).split(" / ") == list(get_args(Status))
+
+
+def test_the_quickstart_shows_what_the_demo_prints_and_its_check_lines_are_real() -> None:
+    """The excerpt of `hone demo`'s output starts at its first line; the data check's lines are what the check of
+    the bundled example prints today (the clone's path written as <clone>), and the step count is the run's."""
+    import hone
+    from hone.api import example_config
+    from hone.train.loop import steps_per_epoch
+
+    text = (ROOT / "README.md").read_text()
+    excerpt = text.split("What the demo printed here", 1)[1].split("```\n", 2)[1]
+    lines = excerpt.splitlines()
+    assert lines[0] == "[1/5] check    <clone>/examples/tickets/tickets.jsonl"
+    config = hone.load_config(example_config("tickets"))
+    checked = hone.check(config)
+    printed = [f"      {line}".replace(str(ROOT), "<clone>") for line in checked.summary_lines()]
+    assert lines[1 : 1 + len(printed)] == printed
+    train = checked.stats["splits"]["train"]
+    steps = steps_per_epoch(train, config.train.batch_size, config.train.grad_accum) * config.train.epochs
+    assert f"{steps} steps" in excerpt and [line[:5] for line in lines if line.startswith("[")] == [
+        f"[{i}/5]" for i in range(1, 6)
+    ]
+    assert lines[-1].startswith("report: <clone>/runs/tickets-") and lines[-1].endswith("/report.html")

@@ -114,6 +114,25 @@ def test_a_second_signal_during_a_save_stops_at_once_and_the_previous_checkpoint
     record(4, "second signal inside a save: killed at once (-15), step-2 loads, resume finished")
 
 
+def test_a_second_signal_during_a_training_step_stops_at_once_and_the_previous_checkpoint_stays(
+    tmp_path: Path, config_dict: dict
+) -> None:
+    """Both signals arrive while the step is in one C call (a long matmul): Python runs its handler once for the
+    two, yet the second must still stop at once, not finish the step and write a checkpoint."""
+    config = _config(tmp_path, config_dict, max_steps=20, save_every=2, eval_every=100, keep_checkpoints=5)
+    spec = {"at": "hone.train.loop._step", "call": 4, "fault": "sigterm_in_c_call", "times": 2}
+    done = _hone_with_fault(spec, "train", str(config))
+    assert done.returncode == -signal.SIGTERM, done.stdout + done.stderr  # killed by the signal itself
+    checkpoints = tmp_path / "runs" / "t" / "checkpoints"
+    assert [p.name for p in ck.checkpoints(checkpoints)] == ["step-00000002"]  # no step-4 checkpoint
+    ck.verify(ck.latest_checkpoint(checkpoints))
+    assert _status(tmp_path) == "killed"
+    once = _hone_with_fault({**spec, "times": 1}, "train", str(config), "--set", "name=u")
+    assert once.returncode == STOPPED, once.stdout + once.stderr  # one signal: the step ends, then a checkpoint
+    assert ck.latest_checkpoint(tmp_path / "runs" / "u" / "checkpoints").name == "step-00000004"
+    record(4, "two signals inside one C call of a step: killed at once (-15), step-2 stays; one signal: step-4")
+
+
 def test_sigterm_during_the_final_save_leaves_a_complete_model(tmp_path: Path, config_dict: dict) -> None:
     config = _config(tmp_path, config_dict, max_steps=3, save_every=100, eval_every=100)
     done = _hone_with_fault({"at": "hone.train.save.save_final_model", "fault": "sigterm"}, "train", str(config))

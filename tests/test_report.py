@@ -229,3 +229,98 @@ def test_status_comes_from_the_registry(tmp_path: Path) -> None:
 def test_config_is_required(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="config.yaml"):
         write_report(tmp_path)
+
+
+# --- runs not evaluated yet, generative tasks, evaluations on other files -----------------------------------------
+
+
+def _instruct_run(root: Path, with_eval: bool) -> Path:
+    """An instruct run trained (loss and dev loss logged); eval.json only when `with_eval`."""
+    run = root / "copy"
+    run.mkdir(parents=True)
+    config = {"name": "copy", "task": "instruct", "model": {"name": "smollm2", "method": "lora"}, "data": {}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    lines = [{"step": s, "epoch": s / 10, "loss": 3.0 / s, "lr": 1e-4} for s in range(1, 11)]
+    lines += [{"step": s, "epoch": s / 10, "dev": {"loss": 2.0 / s, "perplexity": 7.0 / s}} for s in (5, 10)]
+    (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    if with_eval:
+        worst = [
+            {
+                "text": "Blurb for: oak desk",
+                "gold": "A desk.",
+                "predicted": "A chair.",
+                "rouge_l": 0.3,
+                "confidence": 0.5,
+                "source": "copy.jsonl",
+                "line": 3,
+            }
+        ]
+        payload = {
+            "task": "instruct",
+            "primary_metric": "rouge_l",
+            "higher_is_better": True,
+            "n": 7,
+            "metrics": {"rouge_l": 0.61, "exact_match": 0.0},
+            "worst": worst,
+            "error_categories": {"too_verbose": 1},
+            "verdict": "No baseline results for this test split.",
+        }
+        (run / "eval.json").write_text(json.dumps(payload))
+    return run
+
+
+def _sections(page: str) -> list[str]:
+    return re.findall(r"<h2>([^<]+)</h2>", page)
+
+
+def test_a_run_not_evaluated_says_so_once_and_shows_only_what_it_has(tmp_path: Path) -> None:
+    page = write_report(_instruct_run(tmp_path, with_eval=False)).read_text(encoding="utf-8")
+    assert page.count("eval.json</code> is missing") == 1
+    assert "No verdict yet." in page
+    assert _sections(page) == ["Baselines vs tuned model", "Training curves", "Data check"]
+    assert "—" not in page.split("<main>")[1], "a metric name or value shown as a dash"
+    assert "dev loss by step" in page  # the dev metric the run logged, though eval.json is missing
+
+
+def test_a_generative_run_shows_the_sections_of_its_task(tmp_path: Path) -> None:
+    page = write_report(_instruct_run(tmp_path, with_eval=True)).read_text(encoding="utf-8")
+    assert "Confusion matrix" not in page and "Per-label precision" not in page
+    assert "dev loss by step" in page and "No dev evaluations" not in page
+    assert "Examples the model gets wrong" in page and "Errors by kind" in page
+    assert "eval.json</code> is missing" not in page
+
+
+def test_a_classifier_not_evaluated_names_eval_once(tmp_path: Path) -> None:
+    run = _write_run(tmp_path)
+    (run / "eval.json").unlink()
+    page = write_report(run).read_text(encoding="utf-8")
+    assert page.count("is missing") == 1 and page.count(f"hone eval {run}") == 1
+    assert "Confusion matrix" not in page and "dev macro_f1 by step" in page
+
+
+def test_evaluations_on_other_files_are_shown(tmp_path: Path) -> None:
+    run = _write_run(tmp_path)
+    (run / "evaluations").mkdir()
+    record = {
+        **_eval(metrics={"accuracy": 0.7, "macro_f1": 0.66}, n=40),
+        "test_file": f"/data/later {XSS}.csv",
+        "sha256": "ab" * 32,
+        "baselines": {"majority": {"macro_f1": 0.1}, "tfidf_lr": {"macro_f1": 0.61}},
+        "best_baseline": "tfidf_lr",
+        "verdict": "Fine-tuning beats the best baseline (tfidf_lr) by +0.050 macro-F1.",
+    }
+    (run / "evaluations" / "later-abababab.json").write_text(json.dumps(record))
+    (run / "evaluations" / "broken-00000000.json").write_text("{not json")
+    page = write_report(run).read_text(encoding="utf-8")
+    assert "Evaluations on other files" in _sections(page)
+    section = page.split("Evaluations on other files")[1].split("</section>")[0]
+    assert "later &lt;script&gt;" in section and "<script" not in section
+    assert "0.660" in section and "0.610" in section and "tfidf_lr" in section and ">40<" in section
+    assert "+0.050 macro-F1" in section
+    assert "broken-00000000.json could not be read" in page
+    assert f"hone eval {run} --test" not in section
+
+
+def test_no_evaluations_section_without_the_folder(tmp_path: Path) -> None:
+    page = write_report(_write_run(tmp_path)).read_text(encoding="utf-8")
+    assert "Evaluations on other files" not in page

@@ -153,3 +153,18 @@ def test_a_retired_adapter_is_released_only_after_its_running_rows(model: torch.
     later = Generation(PROMPTS[1], 6, adapter="b")
     engine.admit([later])
     assert later.finish_reason == "unloaded"
+
+
+def test_the_engine_hands_the_kv_cache_over_without_a_deprecation_warning(model: torch.nn.Module) -> None:
+    """transformers renamed the forward's `past_key_values` to `cache` and warns on each call with the old name."""
+    import warnings
+
+    engine = CausalEngine(model, [EOS], mixed=True)
+    row = Generation(PROMPTS[1], 4, adapter="a")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        engine.admit([row])
+        while engine.active:
+            engine.step()
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
+    assert row.tokens == reference(model, PROMPTS[1], "a", 4)

@@ -317,3 +317,18 @@ def test_job_writes_a_valid_config_and_a_failing_stage_is_reported(
     assert detail["job"]["state"] == "failed" and detail["job"]["stage"] == "baseline"
     assert detail["phase"] == "failed" and "missing_field" in detail["log_tail"]
     assert jobs.stages(Path(started["config"]))[1] == ("train", ["train", started["config"]])
+
+
+def test_columns_of_a_file_come_from_its_first_rows(tmp_path: Path) -> None:
+    (tmp_path / "rows.jsonl").write_text('{"email": "a", "category": "b"}\n{"email": "c", "extra": 1}\n{"cut": ')
+    c = TestClient(create_app(tmp_path / "runs", data_root=tmp_path))
+    assert c.post("/api/columns", json={"data": "rows.jsonl"}).json()["columns"] == ["email", "category", "extra"]
+    head = '\ufeff"e-mail, address",label\n"x, y",z\n'
+    assert c.post("/api/columns", json={"filename": "a.csv", "head": head}).json()["columns"] == [
+        "e-mail, address",
+        "label",
+    ]
+    assert jobs.columns("a.tsv", "text\tlabel\nx\ty\n") == ["text", "label"] and jobs.columns("a.conll", "x O") == []
+    assert c.post("/api/columns", json={"data": "/etc/passwd"}).status_code == 400
+    fields = {f["key"]: f["default"] for f in c.get("/api/new").json()["fields"]["classify"]}
+    assert fields == {"data.text_field": "text", "data.label_field": "label"}

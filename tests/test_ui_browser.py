@@ -190,3 +190,90 @@ def test_a_run_started_from_the_browser_trains_to_a_score(
         assert page.inner_text("#verdict-text") == result["verdict"]
         assert (ui_runs / "clicked" / "ui-job.log").read_text().count("== hone") == 4
     assert_clean(page)
+
+
+# --- a failed job, and the columns of a new run's file -----------------------------------------------------------
+
+ERROR = "error: 5 bad row(s) in the data:"
+
+
+def _failed_job(runs: Path) -> None:
+    """A dashboard job that failed in its first stage: hone.yaml and the job's files, no config.yaml or registry."""
+    run = runs / "broken"
+    run.mkdir(parents=True)
+    (run / "hone.yaml").write_text("name: broken\ntask: classify\nmodel:\n  name: minilm\n  method: full\n")
+    state = {"state": "failed", "stage": "baseline", "returncode": 1, "config": str(run / "hone.yaml")}
+    (run / "ui-job.json").write_text(json.dumps(state))
+    lines = [f"== hone baseline {run / 'hone.yaml'}"] + [f"baseline: reading rows {i}" for i in range(60)]
+    lines += [ERROR, "  bad.jsonl:1: error missing_field [label]: no 'label' field", "the end of the log"]
+    (run / "ui-job.log").write_text("\n".join(lines) + "\n")
+
+
+def test_a_failed_job_shows_the_failure_and_the_end_of_its_log(page: Any, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    _failed_job(runs)
+    with serve_app(create_app(runs, data_root=tmp_path)) as url:
+        page.goto(url + "/")
+        page.wait_for_selector("#runs")
+        row = 'tr[data-name="broken"]'
+        cells = page.locator(f"{row} td").all_inner_texts()
+        assert cells[1:5] == ["classify", "minilm", "full", "failed"]
+        assert page.get_attribute(f"{row} td.status", "title") == ERROR
+        page.goto(url + "/runs/broken")
+        page.wait_for_selector("#log pre")
+        assert page.inner_text("#status") == "failed"
+        assert "—" not in page.inner_text(".meta") and "classify" in page.inner_text(".meta")
+        assert page.inner_text("#error-line") == ERROR and "baseline" in page.inner_text("#failure")
+        assert "No verdict yet" not in page.content() and "Not evaluated yet" not in page.content()
+        scrolled = page.eval_on_selector(
+            "#log pre", "e => [e.scrollHeight > e.clientHeight, e.scrollTop + e.clientHeight >= e.scrollHeight - 2]"
+        )
+        assert scrolled == [True, True], "the log shows its last lines first"
+        assert page.locator("#failure").bounding_box()["y"] < page.locator("#log").bounding_box()["y"]
+    assert_clean(page)
+
+
+def test_the_new_run_form_maps_the_columns_of_the_chosen_file(page: Any, tmp_path: Path, tiny_encoder: Path) -> None:
+    import os
+    import signal
+
+    (tmp_path / "listed.jsonl").write_text(json.dumps({"text": "a", "label": "b", "source": "c"}) + "\n")
+    app = create_app(tmp_path / "runs", data_root=tmp_path)
+    with serve_app(app) as url:
+        page.goto(url + "/new")
+        page.wait_for_selector("#new-form")
+        page.select_option("#new-data", "listed.jsonl")
+        text_field = 'select[data-key="data.text_field"]'
+        page.wait_for_selector(f"{text_field} option[value=source]", state="attached")
+        assert (
+            page.input_value(text_field) == "text"
+            and page.input_value('select[data-key="data.label_field"]') == "label"
+        )
+
+        csv_file = b"email,category\nmy invoice is wrong,billing\nreset my password,account\n"
+        page.set_input_files("#new-upload", files=[{"name": "emails.csv", "mimeType": "text/csv", "buffer": csv_file}])
+        page.wait_for_selector(f"{text_field} option[value=email]", state="attached")
+        options = page.locator(f"{text_field} option").all_inner_texts()
+        assert [o for o in options if not o.startswith("—")] == ["email", "category"]
+        page.select_option(text_field, "email")
+        page.select_option('select[data-key="data.label_field"]', "category")
+        page.select_option("#new-task", "rerank")  # another task's fields, then back: the choices stay
+        assert page.locator('select[data-key="data.passage_field"]').count() == 1
+        page.select_option("#new-task", "classify")
+        assert page.input_value(text_field) == "email"
+        page.fill("#new-model", str(tiny_encoder))
+        page.fill("#new-name", "mapped")
+        page.click("#new-train")
+        page.wait_for_url("**/runs/mapped")
+        job = app.state.jobs["mapped"]
+        os.killpg(job.pid, signal.SIGKILL)  # the config is what this test checks; no need to train
+        job.wait(30)
+    cfg = api_config(tmp_path / "runs" / "mapped" / "hone.yaml")
+    assert (cfg.data.text_field, cfg.data.label_field) == ("email", "category")
+    assert_clean(page)
+
+
+def api_config(path: Path) -> Any:
+    from hone import api
+
+    return api.config_of(path)

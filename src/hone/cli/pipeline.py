@@ -182,7 +182,7 @@ def eval_(
         typer.Option(
             "--test",
             help="Score on this held-out file instead (the run's own fields; baselines fitted on its train split); "
-            "written to RUN/evaluations/, the run's split and eval.json stay as they are.",
+            "written to RUN/evaluations/ (a table in `hone report`), the run's split and eval.json stay as they are.",
         ),
     ] = None,
 ) -> None:
@@ -199,7 +199,8 @@ def eval_(
 
 
 def report(run: RunArg) -> None:
-    """Write report.html: curves, confusion matrix, baselines vs tuned, verdict, errors."""
+    """Write report.html: verdict, baselines vs tuned, curves, what the task's errors look like (a confusion matrix
+    for a classifier), evaluations on other files."""
     from hone import api
 
     with friendly_errors():

@@ -18,6 +18,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from hone.grammar import article
+
 
 @dataclass(frozen=True)
 class Output:
@@ -178,7 +180,7 @@ def run_systems(run_path: Path, cache: Path | None = None) -> list[tuple[str, st
     if not test or not isinstance(gold[0], str):
         kind = type(gold[0]).__name__ if test else "nothing (an empty test split)"
         raise ValueError(
-            f"{run.path}: a {task.name} run answers with {kind}, not text; "
+            f"{run.path}: {article(task.name)} run answers with {kind}, not text; "
             "compare judges generated text (instruct runs, or --outputs files)"
         )
     references = [ref if isinstance(ref, str) else None for ref in gold]

@@ -500,10 +500,19 @@ class ExtractDataConfig(ChatDataFiles):
         description="The fields to extract, in output order, with optional type and allowed values; when empty, "
         "every field name in the training data (as strings).",
     )
-    instruction: str = Field(
-        "Extract the product attributes from the description as JSON. Use null when the description does not say.",
-        description="The instruction placed before the text in the prompt.",
+    instruction: str | None = Field(
+        None,
+        description="The instruction placed before the fields and the text in the prompt; when empty, one naming "
+        "the fields: 'Extract <field>, <field> and <field> from the text as JSON. Use null when the text does not "
+        "say.'",
     )
+
+    def instruction_for(self, names: list[str]) -> str:
+        """`instruction`, or the neutral one naming the fields `names` (in output order)."""
+        if self.instruction:
+            return self.instruction
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names) or "the fields"
+        return f"Extract {listed} from the text as JSON. Use null when the text does not say."
 
 
 class ExtractGenerateConfig(GenerateConfig):

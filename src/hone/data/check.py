@@ -125,6 +125,8 @@ def check_data(
         "labels": {name: label_counts(exs) for name, exs in splits.items()},
         "tokens": None,
     }
+    if spec.entity_counts is not None:  # labels mark spans: count the spans too, not only texts holding one
+        stats["entities"] = {name: spec.entity_counts(exs) for name, exs in splits.items()}
     if tokenizer is not None:
         examples = [ex for name in SPLITS for ex in splits[name]]
         if spec.token_check is not None:
@@ -237,7 +239,7 @@ def _dataset_problems(
     norms = {name: [normalise_text(ex.text) for ex in exs] for name, exs in given.items()}
     found: list[Problem] = []
     for name, exs in given.items():
-        found += duplicate_problems(exs, norms[name])
+        found += duplicate_problems(exs, norms[name], name)
     found += spec.label_problems(given["train"], data.imbalance_ratio)
     found += _leakage(given, norms)
     if len(given["train"]) < MIN_TRAIN_EXAMPLES:
@@ -253,8 +255,17 @@ def _dataset_problems(
     return found
 
 
-def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str]) -> list[Problem]:
-    """Warn at every later copy of a text: exact (same text and labels) or near (same normal form).
+# What an exact copy does in each split it can be found in.
+COPY_EFFECT = {
+    "train": "a copy counts twice in training",
+    "dev": "a copy counts twice in the dev score that picks the best checkpoint",
+    "test": "a copy is scored twice, so it weighs double in the test score and its interval",
+}
+
+
+def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str], split: str = "train") -> list[Problem]:
+    """Warn at every later copy of a text in one split's file: exact (same text and labels) or near (same normal
+    form).
 
     A later row with the same text but other labels is left to the conflicting-labels check.
     """
@@ -267,7 +278,7 @@ def duplicate_problems(examples: Sequence[TextExample], norms: Sequence[str]) ->
             found.append(
                 _warning(
                     P.DUPLICATE,
-                    f"duplicate of {_where(first)} (same text and label); remove one — a copy counts twice in training",
+                    f"duplicate of {_where(first)} (same text and label); remove one — {COPY_EFFECT[split]}",
                     ex,
                 )
             )
@@ -381,10 +392,11 @@ def _split_lines(stats: dict[str, Any]) -> list[str]:
     drawn = [name for name in ("test", "dev") if stats["split_from"][name] == "train"]
     origin = f" ({' and '.join(drawn)} drawn from train, seed {stats['seed']})" if drawn else ""
     lines = [f"splits: {sizes}{origin}"]
-    counts = sorted(stats["labels"]["train"].items(), key=lambda kv: -kv[1])
-    if counts:
-        more = f", ... {len(counts) - SHOWN} more" if len(counts) > SHOWN else ""
-        lines.append("labels in train: " + ", ".join(f"{k} {v:,}" for k, v in counts[:SHOWN]) + more)
+    if "entities" in stats:
+        entities, holding = _counts(stats["entities"]["train"]), _counts(stats["labels"]["train"])
+        lines.append(f"entities in train, per type: {entities}; sentences with at least one: {holding}")
+    elif stats["labels"]["train"]:
+        lines.append(f"labels in train: {_counts(stats['labels']['train'])}")
     tokens = stats["tokens"]
     if tokens and "summary" in tokens:  # a task's own token check says what matters for it
         lines += tokens["summary"]
@@ -395,6 +407,13 @@ def _split_lines(stats: dict[str, Any]) -> list[str]:
             f"longer than max_length {tokens['max_length']}"
         )
     return lines
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """"a 12, b 3, ... 4 more": the most frequent first."""
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    more = f", ... {len(ranked) - SHOWN} more" if len(ranked) > SHOWN else ""
+    return ", ".join(f"{k} {v:,}" for k, v in ranked[:SHOWN]) + more or "none"
 
 
 def _problem_lines(kind: str, problems: list[Problem]) -> list[str]:

@@ -21,6 +21,7 @@ ROLE_ORDER = "role_order"  # chat messages out of order, unknown roles, no final
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"
 CONFLICTING_LABELS = "conflicting_labels"
+SIMILAR_LABELS = "similar_labels"  # labels that differ only in case or spacing: most often one label typed twice
 LEAKAGE = "leakage"
 IMBALANCE = "imbalance"
 TRUNCATED = "truncated"

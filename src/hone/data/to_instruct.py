@@ -30,6 +30,7 @@ from hone.config.schema import CausalModelConfig, ExtractDataConfig
 from hone.data import problems as P
 from hone.data.problems import Problem
 from hone.data.split import SPLITS, split_examples
+from hone.grammar import article
 
 CONVERTIBLE = ("classify", "ner", "extract")
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -191,7 +192,7 @@ def _config(source: HoneConfig | str | Path | Mapping[str, Any], task: str | Non
     else:
         config = load_config(_quick_config(Path(source), task))
     if task is not None and config.task != task:
-        raise ConfigError(f"the config is a {config.task} run but task={task!r} was given; drop --task")
+        raise ConfigError(f"the config is {article(config.task)} run but task={task!r} was given; drop --task")
     if config.task not in CONVERTIBLE:
         tasks = ", ".join(CONVERTIBLE)
         raise ConfigError(f"task {config.task!r} cannot be turned into instruction data; to-instruct converts {tasks}")
@@ -325,7 +326,7 @@ def _extract(config: Any, examples: Sequence[Document]) -> _Converter:
     names = list(declared) if declared else sorted({name for ex in examples for name in ex.fields})
     fixed = {
         "fields": ", ".join(_field_text(name, declared.get(name) if declared else None) for name in names),
-        "instruction": config.data.instruction,
+        "instruction": config.data.instruction_for(names),
     }
 
     def answer(ex: Document) -> str:
@@ -394,7 +395,7 @@ def _write_config(out: Path, source: HoneConfig, present: dict[str, bool]) -> Pa
         raw["model"] = source.model.model_dump(mode="json")
     raw["data"] = data
     validate(raw, str(out / "hone.yaml"))
-    header = f"# Instruction data from a {source.task} run, written by `hone data to-instruct`; same splits.\n"
+    header = f"# Instruction data from {article(source.task)} run, written by `hone data to-instruct`; same splits.\n"
     path = out / "hone.yaml"
     path.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path

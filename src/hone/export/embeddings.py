@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from hone.grammar import article
+
 VECTORS_FILE = "vectors.jsonl"
 MANIFEST_FILE = "manifest.json"
 FORMAT = "hone-embeddings/1"
@@ -47,7 +49,7 @@ def export_embeddings(run_dir: str | Path, out: str | Path) -> dict[str, Any]:
     run = Run(Path(run_dir))
     prepared = prepare(run.config)
     if not hasattr(prepared.task, "vectors"):
-        raise ValueError(f"{run.path} is a {prepared.task.name} run; the embeddings export needs an embed run")
+        raise ValueError(f"{run.path} is {article(prepared.task.name)} run; the embeddings export needs an embed run")
     loaded = run.predictor(task=prepared.task).loaded
     corpus = prepared.task.corpus
     texts = [d.text for d in corpus]

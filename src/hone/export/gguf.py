@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hone.export.staging import check_target, staged
+from hone.grammar import article
 
 QUANTS = ("f16", "q8_0", "bf16", "f32")  # the converter's own output types
 GGUF_FILE = "model.gguf"
@@ -128,7 +129,8 @@ def _model_dir(run_dir: Path, out: Path) -> tuple[Path, dict[str, Any]]:
     from hone.tasks import spec_for
 
     if spec_for(str(meta.get("task"))).task.peft_task_type != "CAUSAL_LM":
-        raise ValueError(f"{run_dir} is a {meta.get('task')} run; GGUF is for causal-LM runs (use --target onnx)")
+        task = article(meta.get("task"))
+        raise ValueError(f"{run_dir} is {task} run; GGUF is for causal-LM runs (use --target onnx)")
     return model_dir, meta
 
 

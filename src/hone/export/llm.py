@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hone.export.staging import check_target, staged
+from hone.grammar import article
 from hone.train.save import name_base_by_hub_id
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "hone.json")
@@ -83,8 +84,8 @@ def adapter_model_dir(run_dir: Path, out: Path | None = None) -> tuple[Path, dic
     task = str(meta.get("task"))
     if spec_for(task).task.peft_task_type != "CAUSAL_LM":
         raise ValueError(
-            f"{run_dir} is a {task} run; adapter and merged exports are for causal-LM runs trained with adapters "
-            f"(instruct, extract, preference). Its model loads as it is from {model_dir} (`hone predict`)."
+            f"{run_dir} is {article(task)} run; adapter and merged exports are for causal-LM runs trained with "
+            f"adapters (instruct, extract, preference). Its model loads as it is from {model_dir} (`hone predict`)."
         )
     if not (model_dir / "adapter_config.json").is_file():
         raise ValueError(

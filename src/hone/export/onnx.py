@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hone.export.staging import check_target, staged
+from hone.grammar import article
 from hone.models.onnx_runtime import INT8_FILE, ONNX_FILE, OnnxModel
 
 ENCODER_TASKS = ("classify", "ner", "embed", "rerank")
@@ -43,7 +44,8 @@ def export_onnx(run_dir: str | Path, out: str | Path, quantize: str | None = Non
     loaded = load_trained(run.dir.model)
     task = loaded.task.name
     if task not in ENCODER_TASKS:
-        raise ValueError(f"{run_dir} is a {task} run; ONNX export is for {', '.join(ENCODER_TASKS)} (else: gguf)")
+        encoders = ", ".join(ENCODER_TASKS)
+        raise ValueError(f"{run_dir} is {article(task)} run; ONNX export is for {encoders} (else: gguf)")
     check_target(out)
     prepared = prepare(run.config)
     texts = _texts(prepared)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hone.config.schema import LoraConfig, TrainConfig
+from hone.models.resolve import quiet_transformers
 
 
 def adapt(
@@ -24,6 +25,7 @@ def adapt(
     virtual_tokens: int = 20,
 ) -> nn.Module:
     """Return the model prepared for `method`; only the weights that should learn require grad."""
+    quiet_transformers()  # PEFT's wrap would print a deprecation warning of transformers'
     if method == "full":
         model.requires_grad_(True)
         return model

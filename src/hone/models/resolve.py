@@ -174,8 +174,14 @@ def _from_hub_cache(repo_id: str) -> Path | None:
 
 
 def quiet_transformers() -> None:
-    """Silence load reports and download progress bars that bury hone's own output."""
+    """Silence load reports and download progress bars that bury hone's own output, and the one deprecation
+    warning that no argument of hone's can avoid."""
+    import warnings
+
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # PEFT reads `model.is_gradient_checkpointing` whenever it wraps or loads an adapter; transformers 5 renamed it
+    # `is_activation_checkpointing` and warns on every read. Only this message is filtered, nothing else.
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)

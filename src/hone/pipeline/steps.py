@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hone.config import HoneConfig, RunConfig, config_template, dump_config, load_config, to_mapping
+from hone.grammar import article
 from hone.pipeline.run import Run
 from hone.runs.rundir import RunDir, read_json, write_json
 
@@ -264,7 +265,9 @@ def check_run(run: Run | str | Path, limit: int = 16) -> dict[str, Any]:
     r = Run.of(run)
     p = prepare(r.config)
     if not hasattr(p.task, "chat_template"):
-        raise ValueError(f"{r.path} is a {p.task.name} run; `hone check <run>` checks chat tasks (instruct, extract)")
+        raise ValueError(
+            f"{r.path} is {article(p.task.name)} run; `hone check <run>` checks chat tasks (instruct, extract)"
+        )
     loaded = r.predictor(task=p.task).loaded
     examples = (p.splits["test"] or p.splits["train"])[:limit]
     parity = template_parity(examples, loaded.tokenizer, p.task)

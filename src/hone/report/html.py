@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from hone.report import plots
+from hone.report.evaluations_section import evaluations_section
 from hone.report.noise_section import noise_section
 from hone.report.parts import clip as _clip
 from hone.report.parts import duration as _duration
@@ -54,6 +55,7 @@ class Inputs:
     eval: dict[str, Any] | None = None
     check: dict[str, Any] | None = None
     metrics: list[dict[str, Any]] | None = None
+    evaluations: list[dict[str, Any]] = field(default_factory=list)  # `hone eval RUN --test FILE`, oldest first
     notes: list[str] = field(default_factory=list)  # unreadable files, skipped lines
 
     @property
@@ -101,6 +103,8 @@ def load_inputs(run: RunDir) -> Inputs:
     inputs.eval = _read_json(run.eval, inputs.notes)
     inputs.check = _read_json(run.check_report, inputs.notes)
     inputs.metrics = _read_jsonl(run.metrics, inputs.notes)
+    found = sorted(run.evaluations.glob("*.json"), key=lambda path: path.stat().st_mtime)
+    inputs.evaluations = [e for path in found if (e := _read_json(path, inputs.notes)) is not None]
     return inputs
 
 
@@ -217,8 +221,8 @@ def _contenders(inputs: Inputs) -> list[Contender]:
 
 
 def _comparison(inputs: Inputs) -> str:
-    files = ("baseline.json", "eval.json")
-    notices = "".join(_missing(inputs, f) for f in files if inputs.missing(f))
+    # a missing eval.json is named once, under the verdict
+    notices = _missing(inputs, "baseline.json") if inputs.missing("baseline.json") else ""
     rows, primary = _contenders(inputs), inputs.primary
     if not rows:
         return notices
@@ -258,15 +262,29 @@ def _cost_note(inputs: Inputs) -> str:
     return _note(f"{timed}Best primary score in bold.")
 
 
+# Dev metrics where lower is better: generative tasks select checkpoints on held-out loss, not on their
+# primary metric, which needs generated answers.
+LOWER_IS_BETTER = {"loss", "perplexity"}
+
+
 def _curves(inputs: Inputs) -> str:
-    records, metric = inputs.metrics or [], inputs.primary
+    records = inputs.metrics or []
     loss = plots.training_loss(records)
     parts = [_img(loss, "training loss by step") if loss else _note("No training loss logged.")]
-    dev = plots.dev_metric(records, metric, inputs.higher_is_better) if metric else None
-    parts.append(
-        _img(dev, f"dev {metric} by step") if dev else _note(f"No dev evaluations of {_e(metric)} were logged.")
-    )
+    metric = _dev_metric(inputs)
+    higher = inputs.higher_is_better if metric == inputs.primary else metric not in LOWER_IS_BETTER
+    dev = plots.dev_metric(records, metric, higher) if metric else None
+    parts.append(_img(dev, f"dev {metric} by step") if dev else _note("No dev evaluations were logged."))
     return "".join(parts)
+
+
+def _dev_metric(inputs: Inputs) -> str | None:
+    """The metric the dev evaluations logged: the primary one if they did, else held-out loss, else the first."""
+    logged = [k for r in inputs.metrics or [] if isinstance(r.get("dev"), dict) for k in r["dev"]]
+    for candidate in (inputs.primary, "loss"):
+        if candidate in logged:
+            return candidate
+    return next(iter(logged), None)
 
 
 def _confusion(inputs: Inputs) -> str:
@@ -463,12 +481,17 @@ SECTIONS: list[tuple[str, str | None, Callable[[Inputs], str]]] = [
     ("Examples the model gets wrong", "eval.json", _worst),
     ("Possible label noise", "eval.json", lambda inputs: noise_section(inputs.eval)),
     ("Held-out loss and general prompts (forgetting)", None, _general_ability),
+    ("Evaluations on other files", None, lambda inputs: evaluations_section(inputs.evaluations, inputs.primary)),
     ("Data check", "data/check.json", _data_check),
 ]
 
 
 def _section(title: str, needs: str | None, render: Callable[[Inputs], str], inputs: Inputs) -> str:
-    """One titled section; a missing input is named, malformed data breaks only this section."""
+    """One titled section; a missing input is named, malformed data breaks only this section. Sections that read
+    eval.json are left out until it exists (the verdict says how to create it): which of them apply depends on
+    what the run's task writes there (a confusion matrix only for a classifier, answers' errors for chat)."""
+    if needs == "eval.json" and inputs.missing(needs):
+        return ""
     try:
         body = _missing(inputs, needs) if needs and inputs.missing(needs) else render(inputs)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:

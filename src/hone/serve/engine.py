@@ -13,6 +13,7 @@ The engine runs on one thread (the scheduler's); callbacks run there too and mus
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -92,6 +93,7 @@ class CausalEngine:
         self.retiring: dict[str, Callable[[], None]] = {}  # unloaded adapters still used by running rows
         self.gone: set[str] = set()  # unloaded adapters (internal names are never reused)
         self.lora = multi_lora.shared(model) if mixed else None
+        self.cache_argument = _cache_argument(model)
 
     def adapters_changed(self) -> None:
         """Re-stack the LoRA weights after adapters were loaded or deleted (now, rather than on the next step)."""
@@ -148,7 +150,7 @@ class CausalEngine:
         ids = torch.tensor([g.prompt[start:]], device=self.device)
         positions = torch.arange(start, len(g.prompt), device=self.device).unsqueeze(0)
         out = self._forward(ids, positions, None, _cache(past or []), [name])
-        kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        kv = [(layer.keys, layer.values) for layer in getattr(out, self.cache_argument).layers]
         if self.cache is not None:
             self.cache.store(key, g.prompt, kv)
         return kv, out.logits[:, -1]
@@ -181,7 +183,7 @@ class CausalEngine:
         self.mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=torch.long)], dim=1)
         names = [g.adapter or BASE for g in self.rows]
         out = self._forward(ids, positions, self.mask.to(self.device), _cache(self.kv), names)
-        self.kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        self.kv = [(layer.keys, layer.values) for layer in getattr(out, self.cache_argument).layers]
         logits = out.logits[:, -1]
         done = [i for i, g in enumerate(self.rows) if self._next(g, logits[i]) is not None]
         produced = len(self.rows)
@@ -267,10 +269,17 @@ class CausalEngine:
                 input_ids=ids,
                 position_ids=positions,
                 attention_mask=mask,
-                past_key_values=cache,
+                **{self.cache_argument: cache},
                 use_cache=True,
                 **extra,
             )
+
+
+def _cache_argument(model: nn.Module) -> str:
+    """The name the model's forward (and its output) gives the KV cache: `cache` since transformers renamed it (the
+    old name, `past_key_values`, then warns on every call), else `past_key_values` (earlier 5.x releases)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def _cache(kv: KV) -> Any:

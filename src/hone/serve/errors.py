@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hone.grammar import article
+
 MAX_MESSAGE = 500  # error bodies stay small even when the input that caused them is huge
 
 TYPES = {
@@ -54,7 +56,7 @@ def wrong_route(name: str, kind: str, route: str) -> APIError:
     """The 400 for a model asked for on a route that does not serve its kind."""
     return APIError(
         400,
-        f"`{name}` is a {kind} model; it is not served on {route} (GET /v1/models lists each model's task)",
+        f"`{name}` is {article(kind)} model; it is not served on {route} (GET /v1/models lists each model's task)",
         code="wrong_model_kind",
         param="model",
     )

@@ -197,8 +197,10 @@ class ModelPool:
         """The first adapter of a base: load the base once, serve it too under its own name."""
         from peft import PeftModel
 
+        from hone.models.resolve import quiet_transformers
         from hone.tasks import causal
 
+        quiet_transformers()
         base = task.build_model(str(base_dir))
         check_adapter(model_dir, adapter, base)
         model = PeftModel.from_pretrained(base, str(model_dir), adapter_name=name)

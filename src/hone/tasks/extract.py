@@ -33,7 +33,11 @@ from hone.tasks.fields import required_text, type_name
 from hone.tasks.instruct import InstructTask, chat_settings, prompt_baselines, token_check
 from hone.tasks.json_decode import JsonProgram, answer_pieces, read_object
 
-DEFAULT_INSTRUCTION = ExtractDataConfig.model_fields["instruction"].default
+# The instruction of a saved model whose hone.json names none: runs saved before hone recorded it were trained with
+# this one (the config's default then). New runs always record theirs (`ExtractDataConfig.instruction_for`).
+DEFAULT_INSTRUCTION = (
+    "Extract the product attributes from the description as JSON. Use null when the description does not say."
+)
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _BOOLEAN = {"true": True, "yes": True, "false": False, "no": False}
@@ -194,7 +198,7 @@ def _field_settings(data: ExtractDataConfig, examples: Sequence[ExtractExample])
         "values": {name: f.values for name, f in declared.items()},
         "descriptions": {name: f.description for name, f in declared.items()},
         "normalised": [name for name, f in declared.items() if f.normalised],
-        "instruction": data.instruction,
+        "instruction": data.instruction_for(list(declared)),
         "value_chars": _longest_values(declared, examples),
     }
 

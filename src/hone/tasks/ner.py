@@ -37,6 +37,7 @@ from hone.tasks.ner_schema import (
     MISALIGNED_SPAN,
     NerExample,
     Span,
+    entity_counts,
     ner_dataset_problems,
     parse_ner_example,
     span_warnings,
@@ -286,6 +287,7 @@ def _spec() -> Any:
         baselines=_baselines,
         example_warnings=span_warnings,
         token_problems=_misaligned,
+        entity_counts=entity_counts,
     )
 
 

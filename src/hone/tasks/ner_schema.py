@@ -356,6 +356,11 @@ def spans_to_iob2(spans: Sequence[Span], word_offsets: WordOffsets) -> list[str]
 # --- dataset-wide checks ----------------------------------------------------------------------
 
 
+def entity_counts(examples: Sequence[NerExample]) -> dict[str, int]:
+    """Entities per type (a sentence with two places counts two)."""
+    return dict(sorted(Counter(span.label for ex in examples for span in ex.spans).items()))
+
+
 def ner_dataset_problems(examples: Sequence[NerExample], imbalance_ratio: float, split: str = "train") -> list[Problem]:
     """Entity findings over one split: no entities at all (an error in train), rare types, imbalance."""
     counts = Counter(span.label for ex in examples for span in ex.spans)
@@ -367,13 +372,13 @@ def ner_dataset_problems(examples: Sequence[NerExample], imbalance_ratio: float,
     found = []
     for label, n in sorted(counts.items()):
         if n < MIN_PER_TYPE:
-            message = f"entity type {label!r} has only {n} example(s) in the {split} split (< {MIN_PER_TYPE})"
+            message = f"entity type {label!r} has only {n} entities in the {split} split (< {MIN_PER_TYPE})"
             message += "; annotate more or expect unreliable results on it"
             found.append(Problem(RARE_ENTITY_TYPE, message, severity="warning"))
     (top, n_top), (low, n_low) = counts.most_common()[0], counts.most_common()[-1]
     if len(counts) >= 2 and n_top >= imbalance_ratio * n_low:
         message = (
-            f"entity type {top!r} has {n_top} examples in the {split} split, {low!r} only {n_low} "
+            f"entity type {top!r} has {n_top} entities in the {split} split, {low!r} only {n_low} "
             f"({n_top / n_low:.1f}x); annotate more {low!r} or expect weak recall on it"
         )
         found.append(Problem(P.IMBALANCE, message, severity="warning"))

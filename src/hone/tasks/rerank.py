@@ -20,6 +20,7 @@ from torch import nn
 from hone.config.schema import RerankConfig, RerankDataConfig
 from hone.data import problems as P
 from hone.data.problems import Problem
+from hone.grammar import article
 from hone.tasks.base import ExampleScore
 from hone.tasks.batching import pad_ids
 from hone.tasks.embed_schema import Copies, CorpusDoc, doc_id, read_corpus
@@ -275,7 +276,8 @@ class EmbedRunRetriever:
             raise FileNotFoundError(f"rerank.retriever {run_dir}: not `bm25` and not a trained embed run directory")
         meta = read_meta(run_dir / "model")
         if meta.get("task") != "embed":
-            raise ValueError(f"rerank.retriever {run_dir}: a {meta.get('task')} run; give an embed run or `bm25`")
+            given = article(meta.get("task"))
+            raise ValueError(f"rerank.retriever {run_dir}: {given} run; give an embed run or `bm25`")
         task = EmbedTask(**{k: v for k, v in meta.items() if k in EmbedTask.__dataclass_fields__})
         loaded = load_for(task, run_dir / "model", meta)
         loaded.task.corpus = list(corpus)

@@ -119,8 +119,9 @@ def _label_values(value: Any, multi: bool, field: str, source: str, line: int, o
 
 
 def label_problems(examples: Sequence[TextExample], imbalance_ratio: float) -> list[Problem]:
-    """Dataset-wide label findings: one text with conflicting labels, and class imbalance."""
-    found: list[Problem] = []
+    """Dataset-wide label findings: one text with conflicting labels, labels that differ only in case or spacing,
+    and class imbalance."""
+    found: list[Problem] = _similar_labels(examples)
     by_text: dict[str, list[TextExample]] = defaultdict(list)
     for ex in examples:
         by_text[" ".join(ex.text.split()).casefold()].append(ex)
@@ -157,4 +158,26 @@ def label_problems(examples: Sequence[TextExample], imbalance_ratio: float) -> l
                 P.TOO_FEW, f"only one label ({next(iter(counts))!r}) in the data; classification needs at least two"
             )
         )
+    return found
+
+
+def _similar_labels(examples: Sequence[TextExample]) -> list[Problem]:
+    """One warning per group of labels that are equal once case and spacing are ignored (`Spam`, `spam `): the
+    model would learn them as different classes. Names where the rarer spellings first occur, to fix them."""
+    counts = Counter(label for ex in examples for label in ex.labels)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for label in counts:
+        groups[" ".join(label.split()).casefold()].append(label)
+    found = []
+    for spellings in (g for g in groups.values() if len(g) > 1):
+        spellings.sort(key=lambda label: -counts[label])
+        named = " and ".join(f"{label!r} ({counts[label]})" for label in spellings)
+        first = {label: next(ex for ex in examples if label in ex.labels) for label in spellings[1:]}
+        where = ", ".join(f"{label!r} first at {ex.source}:{ex.line}" for label, ex in first.items())
+        message = (
+            f"labels {named} differ only in case or spacing; did you mean one label? As written they are "
+            f"different classes. Write {spellings[0]!r} in those rows ({where}), or list the labels in data.labels "
+            "to have other spellings reported row by row"
+        )
+        found.append(Problem(P.SIMILAR_LABELS, message, severity="warning"))
     return found

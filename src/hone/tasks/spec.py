@@ -34,5 +34,8 @@ class TaskSpec:
     augment: Callable[[Any, str, Any, list[Any]], list[Any]] = field(
         default=lambda config, model_dir, task, train: train
     )
+    # examples -> mentions per label, for tasks whose labels mark spans of a text (an example's `labels` are then
+    # the types it holds at least once); the data check reports both counts, each named
+    entity_counts: Callable[[Sequence[Any]], dict[str, int]] | None = None
     # all examples, tokenizer, data config -> (token statistics, problems); replaces the generic truncation check
     token_check: Callable[[Sequence[Any], Any, Any], tuple[dict[str, Any] | None, list[Problem]]] | None = None

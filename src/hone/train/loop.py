@@ -171,6 +171,18 @@ def _real_tokens(batch: dict[str, torch.Tensor]) -> int:
     return int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
 
 
+def schedule_warning(total: int, lr: float, why: str) -> str | None:
+    """What to tell the user when the schedule is over after the first step (`why` says where `total` comes from):
+    the one step runs at `lr`, the decay then reaches 0, and metrics.jsonl logs lr 0 for a run that looks broken."""
+    if total != 1:
+        return None
+    return (
+        f"warning: this run has 1 optimizer step in all ({why}), so the learning rate schedule (warm-up, then "
+        f"linear decay to 0 at the last step) is over after it: the step runs at lr {lr:g} and lr 0 is logged "
+        "after it. That is a smoke test, not training: raise train.max_steps (or train.epochs, or add data)."
+    )
+
+
 def linear_schedule(optimizer: Any, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up for `warmup` steps, then linear decay to zero at `total`."""
 

@@ -6,11 +6,17 @@ atomically (reading and checking data, mining, evaluation) are stopped at once b
 and every save run inside `stop.deferred()`: there the signal only sets the flag, the loop finishes
 its step, writes a complete checkpoint and raises `Stopped` itself, and a save in progress always
 completes. Either way the exit code is 128 + the signal number, never a crash's 1.
+
+A second signal ends the process by that signal at once (a shell shows 128 + its number), whatever is in
+flight; the newest complete checkpoint stays. Python runs a handler once for all the signals that arrive during
+one C call (a long matmul of a training step), so the handler counts deliveries on the wakeup fd, where the
+interpreter writes one byte per signal as it arrives.
 """
 
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,8 +89,12 @@ def graceful_stop(interrupt: bool = False) -> Iterator[StopFlag]:
         return
     flag = StopFlag(interrupt)
 
+    reader, writer = socket.socketpair()
+    for end in (reader, writer):
+        end.setblocking(False)
+
     def handler(signum: int, frame: FrameType | None) -> None:
-        if flag:  # second signal: the user means it
+        if flag or _arrived(reader) > 1:  # a second signal, maybe in the same C call as the first: the user means it
             signal.signal(signum, signal.SIG_DFL)
             signal.raise_signal(signum)
         flag.request(signum)
@@ -93,7 +103,9 @@ def graceful_stop(interrupt: bool = False) -> Iterator[StopFlag]:
 
     try:
         previous = {s: signal.signal(s, handler) for s in WATCHED}
+        wakeup = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     except ValueError:  # not the main thread: signals cannot be caught here, run without
+        _close(reader, writer)
         yield flag
         return
     _active = flag
@@ -101,5 +113,25 @@ def graceful_stop(interrupt: bool = False) -> Iterator[StopFlag]:
         yield flag
     finally:
         _active = None
+        signal.set_wakeup_fd(wakeup)
         for s, old in previous.items():
             signal.signal(s, old)
+        _close(reader, writer)
+
+
+def _close(*sockets: socket.socket) -> None:
+    for end in sockets:
+        end.close()
+
+
+def _arrived(reader: socket.socket) -> int:
+    """How many watched signals were delivered since the last call (one byte each on the wakeup fd)."""
+    count = 0
+    while True:
+        try:
+            data = reader.recv(256)
+        except (BlockingIOError, InterruptedError):
+            return count
+        if not data:
+            return count
+        count += sum(byte in WATCHED for byte in data)

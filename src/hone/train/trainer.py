@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,15 @@ from hone.runs.rundir import RunDir
 from hone.tasks.base import Task, model_inputs
 from hone.train import checkpoint as ck
 from hone.train.distributed import is_main
-from hone.train.loop import LoopSpec, Position, StepRecord, linear_schedule, steps_per_epoch, train_steps
+from hone.train.loop import (
+    LoopSpec,
+    Position,
+    StepRecord,
+    linear_schedule,
+    schedule_warning,
+    steps_per_epoch,
+    train_steps,
+)
 from hone.train.progress import TrainProgress
 from hone.train.save import save_final_model
 from hone.train.setup import make_accelerator, python_rng_state, restore_rng, rng_state, seed_everything, set_threads
@@ -106,6 +115,8 @@ def fit(
         raise FileExistsError(
             f"{run.path} already has checkpoints; continue it with `--resume`, or choose a new run name"
         )
+    elif session.accelerator.is_main_process:
+        _warn_short_schedule(session, len(train))
     main = session.accelerator.is_main_process
     bar = TrainProgress(session.total_steps, session.pos.step, enabled=progress and main)
     with graceful_stop() as stop, stop.deferred(), bar, out_of_memory_explained(session):
@@ -114,6 +125,19 @@ def fit(
         if stop:  # the signal came during the final save, which completed first
             raise Stopped(stop.signum or 15, str(ck.latest_checkpoint(run.checkpoints)), " after the final save")
     return result
+
+
+def _warn_short_schedule(s: Session, rows: int) -> None:
+    tc = s.config.train
+    why = (
+        f"train.max_steps {tc.max_steps}"
+        if tc.max_steps == s.total_steps
+        else f"{rows} training example(s) at train.batch_size {tc.batch_size} x train.grad_accum {tc.grad_accum}, "
+        f"train.epochs {tc.epochs}"
+    )
+    warning = schedule_warning(s.total_steps, tc.lr, why)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
 
 
 class OutOfMemory(RuntimeError):

@@ -135,7 +135,16 @@ def _job_routes(app: FastAPI) -> None:
             "data_root": str(root),
             "files": jobs.data_files(root, app.state.runs_dir),
             "tasks": jobs.default_models(),
+            "fields": jobs.field_settings(),
         }
+
+    @app.post("/api/columns")
+    async def columns(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """The columns of a listed file ({"data": path}) or of an upload's first bytes ({"filename", "head"})."""
+        if body.get("data"):
+            path = jobs.resolve_data(str(body["data"]), app.state.data_root, app.state.runs_dir)
+            return {"columns": jobs.columns(path.name, jobs.read_head(path))}
+        return {"columns": jobs.columns(str(body.get("filename") or ""), str(body.get("head") or ""))}
 
     @app.post("/api/uploads")
     async def upload(body: dict[str, Any] = Body(...)) -> dict[str, str]:

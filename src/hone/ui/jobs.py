@@ -8,6 +8,9 @@ never runs inside the web server, and a job outlives a restarted dashboard.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import re
 import subprocess
@@ -26,6 +29,7 @@ DATA_SUFFIXES = {".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".conll", ".txt"}
 SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "checkpoints", "model"}
 MAX_FILES, MAX_DEPTH = 300, 4
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+HEAD_BYTES, COLUMN_ROWS = 64 * 1024, 20  # what the new-run form reads of a file to offer its columns
 
 
 class JobError(ValueError):
@@ -177,6 +181,50 @@ def drive(config_path: Path) -> int:
             return code
     write_json(job_file, {**state, "stage": None, "state": "done", "returncode": 0, "ended": time.time()})
     return 0
+
+
+def field_settings() -> dict[str, list[dict[str, str]]]:
+    """Per task, the config keys that name a column of the data (`data.text_field`, `data.label_field`, ...), with
+    their defaults and descriptions, from the config schema: the new-run form maps a file's columns onto them."""
+    from hone.config.schema import TASK_CONFIGS
+
+    out = {}
+    for task, model in TASK_CONFIGS.items():
+        data = model.model_fields["data"].annotation
+        fields = getattr(data, "model_fields", {})
+        out[task] = [
+            {"key": f"data.{name}", "default": str(field.default), "about": field.description or ""}
+            for name, field in fields.items()
+            if name.endswith("_field")
+        ]
+    return out
+
+
+def columns(filename: str, head: str) -> list[str]:
+    """A data file's column names from its first rows (`head`): a CSV/TSV header, or the keys of the first JSON
+    objects in the order they first appear. Other formats (CoNLL, text) have no columns: empty."""
+    suffix = Path(filename).suffix.lower()
+    head = head.lstrip("\ufeff")
+    if suffix in (".csv", ".tsv"):
+        header = next(csv.reader(io.StringIO(head), delimiter="\t" if suffix == ".tsv" else ","), [])
+        return list(dict.fromkeys(c.strip() for c in header if c.strip()))
+    if suffix not in (".jsonl", ".json", ".ndjson"):
+        return []
+    found: dict[str, None] = {}
+    for line in head.splitlines()[:COLUMN_ROWS]:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # the line cut off at the end of the head, or not a row
+        if isinstance(row, dict):
+            found.update(dict.fromkeys(map(str, row)))
+    return list(found)
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> str:
+    """The first `size` bytes of a data file as text (what `columns` reads)."""
+    with path.open("rb") as fh:
+        return fh.read(size).decode("utf-8", errors="replace")
 
 
 def default_models() -> dict[str, str]:

@@ -77,11 +77,18 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 def _config(run: RunDir) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(run.config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
+    """The run's resolved config.yaml, else the config a dashboard job was started with (hone.yaml): a job that
+    fails before training never writes config.yaml, and its task, model and method must still show."""
+    from hone.ui.jobs import CONFIG
+
+    for path in (run.config, run.path / CONFIG):
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(loaded, dict):
+            return loaded
+    return {}
 
 
 def _job(run: RunDir) -> dict[str, Any] | None:
@@ -111,7 +118,26 @@ def summary(runs_dir: Path, name: str, record: RunRecord | None) -> dict[str, An
     }
     row["phase"] = phase(row["status"], job)
     row["standing"] = standing(read_json_file(run.eval))
+    row["error"] = _error(row, run.path)
     return row
+
+
+def _error(row: dict[str, Any], path: Path) -> str | None:
+    """Why a run failed, in one line: the registry's message, else the failed dashboard job's error line."""
+    if row["phase"] not in ("failed", "killed"):
+        return None
+    if row["message"]:
+        return str(row["message"]).strip().splitlines()[0]
+    return error_line(_log_tail(path)) if row["job"] else None
+
+
+def error_line(log: str | None) -> str | None:
+    """The line of a job log that says what went wrong: the last `error:` line (hone's failures), else the last
+    line of a traceback's exception, else the last line."""
+    lines = [line.rstrip() for line in (log or "").splitlines() if line.strip() and not line.startswith("== hone")]
+    if not lines:
+        return None
+    return next((line for line in reversed(lines) if line.startswith("error:")), lines[-1])
 
 
 def phase(status: str, job: dict[str, Any] | None) -> str:
@@ -191,11 +217,11 @@ def run_detail(runs_dir: Path, name: str) -> dict[str, Any]:
         "baseline": _baselines(read_json_file(run.baseline)),
         "check": read_json_file(run.check_report),
         "has_report": run.report.is_file(),
-        "log_tail": _log_tail(path) if row["job"] and row["job"].get("state") == "failed" else None,
+        "log_tail": _log_tail(path) if row["job"] and row["job"].get("state") in ("failed", "killed") else None,
     }
 
 
-def _log_tail(path: Path, lines: int = 30) -> str | None:
+def _log_tail(path: Path, lines: int = 40) -> str | None:
     from hone.ui.jobs import LOG
 
     try:

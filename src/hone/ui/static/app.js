@@ -57,7 +57,7 @@ async function runsPage() {
   const rows = data.runs.map((r) => el("tr", {"data-name": r.name},
     el("td", {}, el("a", {href: `/runs/${encodeURIComponent(r.name)}`}, r.name)),
     el("td", {}, show(r.task)), el("td", {class: "model"}, show(r.model)), el("td", {}, show(r.method)),
-    el("td", {class: `status ${r.status}`}, r.phase), el("td", {}, show(r.primary_metric)),
+    el("td", {class: `status ${r.status}`, title: r.error}, r.phase), el("td", {}, show(r.primary_metric)),
     num(r.score, {class: `num score ${r.standing.state}`}),
     el("td", {class: `standing ${r.standing.state}`, "data-state": r.standing.state}, r.standing.text),
     el("td", {}, show(r.finished)),
@@ -89,20 +89,32 @@ function drawRun(run) {
   const meta = el("div", {class: "meta"},
     ["task", "model", "method"].map((k) => el("span", {}, el("b", {}, k), " ", show(run[k]))),
     el("span", {}, el("b", {}, "status"), " ", el("span", {id: "status", class: `status ${run.status}`}, run.phase)),
-    el("span", {}, el("b", {}, show(metric)), " ", el("span", {id: "score", "data-value": isNum(score) ? score : null},
-      fmt(score))));
-  const progress = el("p", {id: "progress", class: "note"},
+    metric ? el("span", {}, el("b", {}, metric), " ", el("span", {id: "score", "data-value": isNum(score) ? score : null},
+      fmt(score))) : null);
+  const progress = p.step === undefined || p.step === null ? null : el("p", {id: "progress", class: "note"},
     `step ${show(p.step)} · epoch ${fmt(p.epoch, 2)} · loss ${fmt(p.loss)}`);
+  const failed = run.phase === "failed" || run.phase === "killed";
   const parts = [meta, progress];
-  if (run.message) parts.push(el("p", {class: "missing"}, run.message));
+  if (failed) parts.push(failure(run));
+  else if (run.message) parts.push(el("p", {class: "missing"}, run.message));
   if (run.log_tail) parts.push(section("Job log (last lines)", "log", el("pre", {}, run.log_tail)));
   if (run.has_report) {
     parts.push(el("p", {}, el("a", {href: `/runs/${encodeURIComponent(run.name)}/report.html`, id: "report-link"},
       "Full report (report.html)")));
   }
-  parts.push(verdict(ev), metricsTable(ev, run.baseline), curves(run.curves, metric), confusion(ev),
-    breakdown(ev), entityErrors(ev), worst(ev), suspects(ev));
+  parts.push(failed && !ev.verdict ? null : verdict(ev), failed && !ev.metrics ? null : metricsTable(ev, run.baseline),
+    curves(run.curves, metric), confusion(ev), breakdown(ev), entityErrors(ev), worst(ev), suspects(ev));
   content.replaceChildren(...parts.filter(Boolean));
+  const log = document.querySelector("#log pre");
+  if (log) log.scrollTop = log.scrollHeight;  // the end of the log says what went wrong: show it first
+}
+
+function failure(run) {
+  const stage = run.job && run.job.stage ? ` in its ${run.job.stage} stage` : "";
+  const more = run.message && run.message.includes("\n") ? el("pre", {}, run.message) : null;
+  const what = run.phase === "killed" ? "was killed (its process died without a word)" : "failed";
+  return el("div", {class: "verdict bad", id: "failure"}, el("b", {}, `The run ${what}${stage}. `),
+    run.error ? el("span", {id: "error-line"}, run.error) : "The job log below says why.", more);
 }
 
 function verdict(ev) {
@@ -342,22 +354,57 @@ async function newPage() {
     data.files.map((f) => el("option", {value: f}, f)));
   const upload = el("input", {type: "file", id: "new-upload", accept: ".jsonl,.json,.ndjson,.csv,.tsv,.conll,.txt"});
   const model = el("input", {id: "new-model", size: 40});
-  const task = el("select", {id: "new-task", onchange: () => { model.placeholder = data.tasks[task.value]; }},
-    Object.keys(data.tasks).map((t) => el("option", {value: t}, t)));
+  const mapping = el("div", {id: "new-fields"});
+  const columns = {names: [], chosen: {}};  // the chosen file's columns; the user's picks, kept across tasks
+  const task = el("select", {id: "new-task", onchange: () => {
+    model.placeholder = data.tasks[task.value];
+    drawColumns(mapping, data.fields[task.value] || [], columns);
+  }}, Object.keys(data.tasks).map((t) => el("option", {value: t}, t)));
   model.placeholder = data.tasks[task.value];
+  const load = (body) => post("/api/columns", body).then((found) => {
+    Object.assign(columns, {names: found.columns, chosen: {}});
+    drawColumns(mapping, data.fields[task.value] || [], columns);
+  }).catch((err) => mapping.replaceChildren(el("p", {class: "missing"}, String(err.message || err))));
+  file.addEventListener("change", () => { if (file.value && !upload.files.length) load({data: file.value}); });
+  upload.addEventListener("change", async () => {
+    const picked = upload.files[0];
+    if (picked) load({filename: picked.name, head: await picked.slice(0, 65536).text()});
+  });
   const name = el("input", {id: "new-name", placeholder: "(from the file name)", size: 30});
   const overrides = el("textarea", {id: "new-overrides", rows: 3, placeholder: "train.epochs=2   (optional, one per line)"});
   const message = el("p", {id: "new-message"});
-  const fields = {file, upload, task, model, name, overrides, message};
+  const fields = {file, upload, task, model, name, overrides, message, mapping};
   const button = el("button", {id: "new-train", type: "submit"}, "Train");
   const form = el("form", {id: "new-form", onsubmit: (e) => { e.preventDefault(); startRun(fields, button).catch(
     (err) => { message.className = "missing"; message.textContent = String(err.message || err); button.disabled = false; }); }},
-  row("Data file", file, ` under ${data.data_root}, or upload: `, upload), row("Task", task),
+  row("Data file", file, ` under ${data.data_root}, or upload: `, upload), row("Task", task), mapping,
   row("Base model", model, " (empty: the task's default)"), row("Run name", name), row("Settings", overrides), button, message);
   content.replaceChildren(form);
 }
 
 const row = (label, ...inputs) => el("div", {class: "row"}, el("label", {}, el("span", {}, label), ...inputs));
+
+// One select per config key that names a column (data.text_field, data.label_field, ...), offering the file's
+// columns; a key's default column is picked when the file has it.
+function drawColumns(mapping, specs, columns) {
+  if (!columns.names.length) {
+    mapping.replaceChildren();
+    return;
+  }
+  mapping.replaceChildren(note(`Columns of the file: ${columns.names.join(", ")}. Which holds what:`),
+    ...specs.map((f) => {
+      const select = el("select", {"data-key": f.key, "data-default": f.default,
+        onchange: () => { columns.chosen[f.key] = select.value; }},
+      el("option", {value: ""}, `— none: ${f.default} (default) —`), columns.names.map((c) => el("option", {value: c}, c)));
+      select.value = columns.chosen[f.key] ?? (columns.names.includes(f.default) ? f.default : "");
+      return el("div", {class: "row"}, el("label", {title: f.about}, el("span", {}, f.key.replace("data.", "")), select,
+        el("span", {class: "note"}, ` ${f.about}`)));
+    }));
+}
+
+// `data.text_field="email"` for each column picked other than the key's default (JSON-quoted: read as YAML)
+const columnOverrides = (mapping) => [...mapping.querySelectorAll("select[data-key]")]
+  .filter((s) => s.value && s.value !== s.dataset.default).map((s) => `${s.dataset.key}=${JSON.stringify(s.value)}`);
 
 async function startRun(f, button) {
   button.disabled = true;
@@ -369,8 +416,8 @@ async function startRun(f, button) {
     data = saved.path;
   }
   f.message.textContent = "starting…";
-  const job = await post("/api/jobs", {data, task: f.task.value, model: f.model.value, name: f.name.value,
-    overrides: f.overrides.value});
+  const overrides = [...columnOverrides(f.mapping), f.overrides.value].join("\n");
+  const job = await post("/api/jobs", {data, task: f.task.value, model: f.model.value, name: f.name.value, overrides});
   location.href = job.url;
 }
 
