@@ -215,3 +215,30 @@ def test_label_only_in_test_does_not_crash(config_dict: dict, tmp_path: Path, da
     run = hone.train(cfg, progress=False)
     result = hone.evaluate(run)
     assert result["per_class"]["refund"]["support"] == 1 and result["per_class"]["refund"]["recall"] == 0.0
+
+
+def test_gradient_checkpointing_gives_the_same_losses_and_weights(tmp_path: Path, config_dict: dict) -> None:
+    """Activations recomputed in the backward pass (train.gradient_checkpointing): the same step losses and final
+    weights as keeping them, with the encoder's checkpointing really on."""
+    from safetensors.torch import load_file
+
+    from hone.models.adapt import checkpoint_activations
+
+    config_dict["train"].update(epochs=1, max_steps=4)
+    losses, weights = {}, {}
+    for on in (False, True):
+        cfg = hone.load_config(config_dict, [f"name=gc-{on}", f"train.gradient_checkpointing={str(on).lower()}"])
+        run = hone.train(cfg, progress=False)
+        lines = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+        losses[on] = [line["loss"] for line in lines if "loss" in line]
+        weights[on] = load_file(str(next((run.path / "model").glob("*.safetensors"))))
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5, abs=1e-6) and len(losses[True]) == 4
+    for name, tensor in weights[False].items():
+        torch.testing.assert_close(weights[True][name], tensor, rtol=1e-4, atol=1e-6, msg=name)
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(config_dict["model"]["name"])
+    wrapped = torch.nn.ModuleDict({"body": encoder})
+    assert checkpoint_activations(wrapped) == 1 and encoder.is_activation_checkpointing
+    with pytest.raises(ValueError, match="train.gradient_checkpointing"):
+        checkpoint_activations(torch.nn.Linear(2, 2))

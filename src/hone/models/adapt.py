@@ -46,6 +46,24 @@ def adapt(
     raise ValueError(f"model.method {method!r} is not known; choose full, freeze, lora, dora, qlora or prompt_tuning")
 
 
+def checkpoint_activations(model: nn.Module) -> int:
+    """Turn on gradient checkpointing in every Hugging Face model inside `model` (non-reentrant, so frozen
+    inputs need no grad and the RNG state is replayed: the same losses as without); returns how many."""
+    from transformers import PreTrainedModel
+
+    found = 0
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel) and module.supports_gradient_checkpointing:
+            if not module.is_activation_checkpointing:
+                module.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            found += 1
+    if not found:
+        raise ValueError(
+            f"train.gradient_checkpointing: {type(model).__name__} holds no model that supports it; set it to false"
+        )
+    return found
+
+
 def _virtual_tokens(model: nn.Module, method: str, task_type: str, count: int) -> nn.Module:
     from peft import PrefixTuningConfig, PromptTuningConfig, get_peft_model
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from hone.config.schema import HoneConfig
-from hone.models.adapt import adapt, count_parameters, param_groups, trainable_state
+from hone.models.adapt import adapt, checkpoint_activations, count_parameters, param_groups, trainable_state
 from hone.models.resolve import quiet_transformers, resolve_model
 from hone.runs.rundir import RunDir
 from hone.tasks.base import Task, model_inputs
@@ -192,6 +192,8 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
         getattr(config.model, "virtual_tokens", 20),
     )
     tc = config.train
+    if tc.gradient_checkpointing:
+        checkpoint_activations(model)
     optimizer = make_optimizer(param_groups(model, tc, task.head_modules))
     features = task.encode(train, tokenizer)  # may pack several examples per row: steps count rows
     accelerator = make_accelerator(tc.precision)
