@@ -57,7 +57,9 @@ class Bench:
         self.path = model_dir(settings.smoke)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
         # hone's classify defaults, read from the schema so the comparison trains exactly what `hone train` does
-        self.defaults: TrainConfig = ClassifyConfig.model_fields["train"].default_factory()
+        # resolved like a run's config: the learning rates are chosen from the method when the config is read
+        given = {"task": "classify", "data": {"train": "train.jsonl"}, "model": {"method": "full"}}
+        self.defaults: TrainConfig = ClassifyConfig.model_validate(given).train
         total = self.sizes.train + self.sizes.held_out
         clean = data.labelled_texts(total, SEED)
         noisy = data.labelled_texts(total, SEED, noise=NOISE)  # same texts, 15 % of the labels changed
