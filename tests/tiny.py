@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import Any
 
 WORDS = (
     "the a my i is was not to and of for on in it this that order invoice refund charge card payment "
@@ -54,9 +55,8 @@ CHATML = (
 
 def write_tiny_causal(directory: Path, seed: int = 0) -> Path:
     """A 2-layer Llama with a byte-level BPE tokenizer and a ChatML chat template (EOS = <|im_end|>)."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     directory.mkdir(parents=True, exist_ok=True)
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -72,23 +72,7 @@ def write_tiny_causal(directory: Path, seed: int = 0) -> Path:
         tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|im_end|>", bos_token="<|im_start|>"
     )
     tokenizer.chat_template = CHATML
-    tokenizer.save_pretrained(str(directory))
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(str(directory))
-    return directory
+    return _save_tiny_llama(directory, tokenizer, seed)
 
 
 def write_tiny_causal_with_smollm2_tokenizer(directory: Path, seed: int = 0) -> Path:
@@ -96,8 +80,7 @@ def write_tiny_causal_with_smollm2_tokenizer(directory: Path, seed: int = 0) -> 
     conversion of its weights): llama.cpp's converter recognises only the pre-tokenizers of real models."""
     import importlib.util
 
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from hone.models.resolve import BUNDLED_GGUF
 
@@ -109,6 +92,14 @@ def write_tiny_causal_with_smollm2_tokenizer(directory: Path, seed: int = 0) -> 
         pytest.skip(f"needs the bundled SmolLM2 tokenizer: {hint}")
     tokenizer = AutoTokenizer.from_pretrained(str(Path(spec.origin).parent), gguf_file=filename)
     directory.mkdir(parents=True, exist_ok=True)
+    return _save_tiny_llama(directory, tokenizer, seed)
+
+
+def _save_tiny_llama(directory: Path, tokenizer: Any, seed: int) -> Path:
+    """The tokenizer and a 2-layer random Llama sized to it, saved like a hub model in `directory`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     tokenizer.save_pretrained(str(directory))
     torch.manual_seed(seed)
     config = LlamaConfig(
