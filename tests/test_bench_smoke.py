@@ -46,11 +46,15 @@ def test_extract_prefix_checks_the_cache(smoke_runs: dict[str, tuple[dict[str, A
     cached = data["checks"]["cached_tokens"]
     assert data["checks"]["identical_outputs"] is True
     assert cached["no_cache"] == 0 < cached["warm_subset"] < cached["warm_repeat"]
-    assert {f["key"]: f["notes"]["cached_tokens"] for f in data["figures"] if f["side"] == "hone"} == {
+    cache_arms = {f["key"]: f["notes"] for f in data["figures"] if f["side"] == "hone" and f["key"] != "fanout"}
+    assert {key: notes["cached_tokens"] for key, notes in cache_arms.items()} == {
         "hone": 0,
         "hone-warm-subset": cached["warm_subset"],
         "hone-warm-repeat": cached["warm_repeat"],
     }
+    fanout = data["checks"]["fanout"]
+    assert fanout["valid_json"] is True and fanout["fields"] > 0
+    assert 0 <= fanout["fields_equal_to_whole_object"] <= fanout["fields"]
 
 
 def test_full_runs_need_three_repeats_and_names_must_exist() -> None:
