@@ -96,9 +96,7 @@ def run(settings: Settings) -> Result:
         return notes
 
     cases = [
-        Case(
-            "two", "2 processes (torchrun, gloo) x batch 8, 1 thread each", HONE, lambda: rate(2), per="examples"
-        ),
+        Case("two", "2 processes (torchrun, gloo) x batch 8, 1 thread each", HONE, lambda: rate(2), per="examples"),
         Case("one", "1 process x batch 16, 2 threads", COMPARISON, lambda: rate(1), per="examples"),
     ]
     figures = measure(cases, settings)

@@ -23,6 +23,20 @@ TOPICS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _threads_given_back() -> object:
+    """A test (or hone code it calls) that leaves torch on fewer threads slows every later test in the
+    process, silently: the slow tier once ran 2.5x slower for it. Fail the test that did it instead."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(f"torch's thread count was left at {after} (was {before}); give the caller's back")
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))

@@ -190,8 +190,11 @@ def test_a_kill_before_any_io_call_of_a_save_leaves_a_loadable_newest_checkpoint
         _save_with_rotation(root)  # the next save succeeds and clears whatever the killed one left
         assert not list(root.glob(".tmp-*")), kill_at
         assert [p.name for p in ck.checkpoints(root)] == ["step-00000003", "step-00000004"]
-    record(1, f"SIGKILL before each of the {len(seen)} I/O calls of a rotating save: the newest complete checkpoint "
-              f"loaded {len(seen)} of {len(seen)} times")
+    record(
+        1,
+        f"SIGKILL before each of the {len(seen)} I/O calls of a rotating save: the newest complete checkpoint "
+        f"loaded {len(seen)} of {len(seen)} times",
+    )
 
 
 def test_non_finite_weights_are_never_saved(tmp_path: Path) -> None:

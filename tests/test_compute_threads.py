@@ -51,6 +51,26 @@ def test_baseline_eval_and_predict_use_the_runs_threads_and_restore_the_callers(
         torch.set_num_threads(before)
 
 
+def test_training_runs_on_the_runs_threads_and_gives_the_callers_back(
+    tmp_path: Path, config_dict: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hone.train import trainer
+
+    seen: list[int] = []
+    _spy(monkeypatch, trainer, "_run", seen)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config_dict["train"].update(epochs=1, max_steps=2, threads=1)
+        (tmp_path / "hone.yaml").write_text(yaml.safe_dump(config_dict))
+        hone.train(tmp_path / "hone.yaml", progress=False)
+        assert seen == [1]
+        # a process that trains then evaluates (a test suite, a notebook) must not be left on one thread
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_waiting_heavy_commands_set_a_passive_openmp_wait_policy(
     one_thread_run: hone.Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,10 +49,10 @@ FILLER = "the my is not please help i was".split()
 # Categories of a task's row contract: the problem must name the field it is about.
 FIELD_CATEGORIES = {P.MISSING_FIELD, P.EMPTY_FIELD, P.WRONG_TYPE, P.UNKNOWN_LABEL, P.ROLE_ORDER} | set(N.NER_CATEGORIES)
 
+
 def check_data(config: Any, tokenizer: Any = None) -> CheckResult:
     """The data check with the config's own task spec (the data layer takes the spec from its caller)."""
     return data_check.check_data(config, tokenizer, spec=spec_for(config.task))
-
 
 
 # --- rows, files, corpora ------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_modelfile_renders_the_runs_prompt(lora_run: Path, f16: Path) -> None:
     from hone.export.ollama import derive
 
     modelfile = (f16 / "Modelfile").read_text()
-    assert modelfile.startswith("FROM ./model.gguf\nTEMPLATE \"\"\"")
+    assert modelfile.startswith('FROM ./model.gguf\nTEMPLATE """')
     assert 'PARAMETER stop "<|im_end|>"' in modelfile and "PARAMETER temperature 0" in modelfile
     assert 'SYSTEM """You are a helpful AI assistant named SmolLM' in modelfile  # SmolLM2's template's default
     loaded = Run(lora_run).predictor().loaded

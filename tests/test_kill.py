@@ -94,8 +94,11 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path, config_dict: dict
     assert _step_of(ck.latest_checkpoint(run_dir / "checkpoints")) == MAX_STEPS
     assert not [p for p in run_dir.rglob("*") if p.suffix in PICKLE]
     assert Registry(tmp_path / "runs" / "registry.sqlite").get("t").status == "finished"
-    record(1, f"4 SIGKILLs of `hone train` at random moments: resumed from steps {resumed_from[1:]}, at most "
-              f"{max(lost)} steps lost (save interval {SAVE_EVERY}), finished at step {MAX_STEPS}")
+    record(
+        1,
+        f"4 SIGKILLs of `hone train` at random moments: resumed from steps {resumed_from[1:]}, at most "
+        f"{max(lost)} steps lost (save interval {SAVE_EVERY}), finished at step {MAX_STEPS}",
+    )
 
 
 def test_sigterm_checkpoints_and_exits_with_signal_code(tmp_path: Path, config_dict: dict) -> None:

@@ -112,7 +112,9 @@ def test_nothing_below_the_facades_imports_them() -> None:
         (m, t)
         for m, targets in graph.items()
         for t in targets
-        if (t in facades or t.startswith("hone.cli.")) and m not in facades and not m.startswith("hone.cli.")
+        if (t in facades or t.startswith("hone.cli."))
+        and m not in facades
+        and not m.startswith("hone.cli.")
         and m != "hone.__main__"
     }
     assert offenders == set()

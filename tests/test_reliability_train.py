@@ -169,8 +169,11 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint(
     assert [p.name for p in ck.checkpoints(checkpoints)] == ["step-00000002"]
     ck.load_checkpoint(checkpoints / "step-00000002")
     assert not list(checkpoints.glob(".tmp-*")) and _status(tmp_path) == "failed"
-    record(5, f"writes past {limit} bytes refused by the kernel (EFBIG) in the second save: exit 1, the message "
-              "names the intact step-00000002, which loads; no temporary folder left")
+    record(
+        5,
+        f"writes past {limit} bytes refused by the kernel (EFBIG) in the second save: exit 1, the message "
+        "names the intact step-00000002, which loads; no temporary folder left",
+    )
 
 
 def test_out_of_memory_mid_step_names_the_sizes_and_the_settings(
@@ -198,8 +201,11 @@ def test_out_of_memory_mid_step_names_the_sizes_and_the_settings(
     assert "data.max_length (32)" in message and "step-00000002 is intact" in message
     assert [r.status for r in hone.runs(cfg.runs_dir)] == ["failed"]
     ck.load_checkpoint(ck.latest_checkpoint(cfg.runs_dir / "t" / "checkpoints"))
-    record(8, "a real CPU allocator refusal at step 3: OutOfMemory naming weights/optimizer GiB, train.batch_size, "
-              "data.max_length and model.method; step-2 loads")
+    record(
+        8,
+        "a real CPU allocator refusal at step 3: OutOfMemory naming weights/optimizer GiB, train.batch_size, "
+        "data.max_length and model.method; step-2 loads",
+    )
 
 
 class Planted:

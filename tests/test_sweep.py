@@ -126,9 +126,7 @@ def test_bad_fractions_are_refused(tmp_path: Path, config_dict: dict) -> None:
     assert result.exit_code != 0 and "fractions" in result.output
 
 
-def test_jobs_train_points_in_processes_of_their_own_with_the_same_results(
-    tmp_path: Path, config_dict: dict
-) -> None:
+def test_jobs_train_points_in_processes_of_their_own_with_the_same_results(tmp_path: Path, config_dict: dict) -> None:
     import os
 
     config_dict["baseline"] = {"methods": ["majority"]}

@@ -28,10 +28,10 @@ SLOTS = {
     "extract": {"fields": "FIELDS", "instruction": "INSTRUCTION"},
 }
 
+
 def check_data(config: Any, tokenizer: Any = None) -> CheckResult:
     """The data check with the config's own task spec (the data layer takes the spec from its caller)."""
     return data_check.check_data(config, tokenizer, spec=TASKS[config.task])
-
 
 
 @pytest.fixture(scope="module")

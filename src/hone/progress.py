@@ -24,7 +24,7 @@ _open = threading.local()
 
 
 def mode(stream: TextIO | None = None) -> str:
-    """"bar", "plain" or "off" for output to `stream` (default stderr)."""
+    """ "bar", "plain" or "off" for output to `stream` (default stderr)."""
     chosen = os.environ.get("HONE_PROGRESS", "").strip().lower()
     if chosen in ("bar", "plain", "off"):
         return chosen
@@ -70,7 +70,7 @@ class Phase:
             self._line(self.status())
 
     def status(self) -> str:
-        """"what: 40/120 items (33%), 2.1 items/s, ETA 38 s; info"."""
+        """ "what: 40/120 items (33%), 2.1 items/s, ETA 38 s; info"."""
         took = max(time.monotonic() - self.started, 1e-9)
         rate = (self.done - self.first) / took
         count = f"{self.done:,}" + (f"/{self.total:,}" if self.total else "") + f" {self.unit}"

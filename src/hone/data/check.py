@@ -98,9 +98,7 @@ class CheckResult:
         return f"{rows} bad row(s): stopping (data.on_error: abort); {ABORT_HINT}"
 
 
-def check_data(
-    config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None, *, spec: TaskSpec
-) -> CheckResult:
+def check_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase | None = None, *, spec: TaskSpec) -> CheckResult:
     """Read, validate and split the configured data through the task's `spec`; with a tokenizer, also measure
     lengths."""
     data: DataFiles = config.data  # type: ignore[attr-defined]
@@ -183,9 +181,7 @@ def _read_examples(
     return examples, {"split": name, "rows": rows, "usable": len(examples)}
 
 
-def _absent_columns(
-    found: list[Problem], rows: int, columns: set[str], path: Path, data: DataFiles
-) -> list[Problem]:
+def _absent_columns(found: list[Problem], rows: int, columns: set[str], path: Path, data: DataFiles) -> list[Problem]:
     """`found`, with a field missing from every row of the file said once for the file (with the columns it has)
     instead of once per row: 1,200 identical lines hide the one fact that matters, and the fix is one setting."""
     missing = Counter(p.field for p in found if p.category == P.MISSING_FIELD and p.line is not None)
@@ -410,7 +406,7 @@ def _split_lines(stats: dict[str, Any]) -> list[str]:
 
 
 def _counts(counts: dict[str, int]) -> str:
-    """"a 12, b 3, ... 4 more": the most frequent first."""
+    """ "a 12, b 3, ... 4 more": the most frequent first."""
     ranked = sorted(counts.items(), key=lambda kv: -kv[1])
     more = f", ... {len(ranked) - SHOWN} more" if len(ranked) > SHOWN else ""
     return ", ".join(f"{k} {v:,}" for k, v in ranked[:SHOWN]) + more or "none"

@@ -166,7 +166,7 @@ class AuthMiddleware:
         return scope.get("method") in OPEN_METHODS and raw in self.open_paths and decoded == raw
 
     def role(self, scope: Scope) -> str | None:
-        """"operator", "client" or None (no valid key, with authentication on)."""
+        """ "operator", "client" or None (no valid key, with authentication on)."""
         key = presented_key(scope)
         presented = _digest(key) if key is not None else None
         if presented is not None and _matches(presented, self.admin_digests):

@@ -49,11 +49,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def set_threads(threads: int | None) -> None:
-    if threads:
-        torch.set_num_threads(threads)
-
-
 @contextmanager
 def compute_threads(threads: int | None) -> Iterator[None]:
     """torch's intra-op thread count set to the run's `train.threads` for one step (baseline, eval, predict,

@@ -38,7 +38,14 @@ from hone.train.loop import (
 )
 from hone.train.progress import TrainProgress
 from hone.train.save import save_final_model
-from hone.train.setup import make_accelerator, python_rng_state, restore_rng, rng_state, seed_everything, set_threads
+from hone.train.setup import (
+    compute_threads,
+    make_accelerator,
+    python_rng_state,
+    restore_rng,
+    rng_state,
+    seed_everything,
+)
 from hone.train.signals import StopFlag, Stopped, graceful_stop
 
 
@@ -105,6 +112,21 @@ def fit(
     """Train `task` on `train`, select on `dev`, write `run.model`. Raises Stopped on a signal.
 
     `trackers` (hone.track.Trackers, opened by the caller) get every line written to metrics.jsonl."""
+    with compute_threads(config.train.threads):  # the caller's thread count comes back after, as for eval
+        return _fit(config, run, task, train, dev, resume, progress, on_step, trackers)
+
+
+def _fit(
+    config: HoneConfig,
+    run: RunDir,
+    task: Task,
+    train: Sequence[Any],
+    dev: Sequence[Any],
+    resume: bool,
+    progress: bool,
+    on_step: Callable[[Session, StepRecord], None] | None,
+    trackers: Any,
+) -> FitResult:
     session = _build(config, run, task, train, dev)
     session.trackers = trackers
     if resume:
@@ -180,7 +202,6 @@ def _build(config: HoneConfig, run: RunDir, task: Task, train: Sequence[Any], de
 
     quiet_transformers()
     seed_everything(config.seed)
-    set_threads(config.train.threads)
     model_dir = str(resolve_model(config.model.name))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = adapt(
