@@ -209,6 +209,11 @@ def test_a_fanout_run_serves_what_its_predictor_predicts(tmp_path: Path) -> None
     data = r.json()["data"]
     assert [d["object"] for d in data] == [dict(e) for e in expected]
     assert all(d["valid"] and d["finish_reason"] == "stop" for d in data), data
+    usage = r.json()["usage"]
+    assert usage["rows"] == len(texts) * 2  # one row per (document, field)
+    # each document's second row reads the document from the cache its first row left
+    assert usage["prompt_tokens_details"]["cached_tokens"] >= usage["prompt_tokens"] / 2 - 4 * len(texts)
+    assert usage["completion_tokens"] >= usage["rows"]  # at least each row's value or null
 
 
 def test_a_field_row_sees_the_opening_and_its_own_key_as_the_whole_text_tokenises(lm: tuple) -> None:

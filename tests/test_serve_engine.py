@@ -15,6 +15,7 @@ from hone.serve.engine import CausalEngine, Generation
 from hone.serve.generation import Detokenizer
 from hone.serve.scheduler import Overloaded, Scheduler
 from tiny import write_tiny_causal
+from waiting import wait_until
 
 EOS = 2
 
@@ -134,6 +135,27 @@ def test_scheduler_batches_calls_survives_a_failing_one_and_bounds_its_queue() -
         with pytest.raises(ValueError):
             scheduler.call(("m", "double"), double, [-1]).result(5)
         assert scheduler.call(("m", "double"), double, [7]).result(5) == [14]
+    finally:
+        scheduler.stop()
+
+
+def test_the_queue_bound_counts_requests_and_a_request_queues_all_its_rows_or_none(model: torch.nn.Module) -> None:
+    """A 20-field fan-out extraction is one request of 20 rows: it takes one place in the queue, not 20 (with
+    the default bound of 64 four such requests would otherwise fill it), and a refused one queues no row."""
+    engine = CausalEngine(model, [EOS], mixed=True)
+    scheduler = Scheduler(max_queue=2, max_batch=64, batch_wait_s=0.05)
+    fields = [Generation(PROMPTS[0], 2) for _ in range(20)]
+    scheduler.generate(engine, fields)
+    scheduler.generate(engine, [Generation(PROMPTS[1], 2)])
+    assert scheduler.waiting == 2
+    refused = [Generation(PROMPTS[2], 2) for _ in range(5)]
+    with pytest.raises(Overloaded):
+        scheduler.generate(engine, refused)
+    assert scheduler.waiting == 2
+    scheduler.start()
+    try:
+        wait_until(lambda: all(g.finish_reason for g in fields), 60, "the request's 20 rows finished")
+        assert all(g.finish_reason is None and not g.tokens for g in refused)
     finally:
         scheduler.stop()
 

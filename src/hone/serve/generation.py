@@ -74,8 +74,10 @@ def start(
     events: asyncio.Queue,
     offset: int = 0,
     constraint: Callable[[], Any] | None = None,
+    queue: bool = True,
 ) -> list[Generation]:
-    """Queue `params.n` rows for one prompt; their events arrive on `events` as (offset + i, token, reason)."""
+    """Queue `params.n` rows for one prompt; their events arrive on `events` as (offset + i, token, reason).
+    `queue` False: only make the rows, for a caller that queues several prompts' rows as one request."""
     loop = asyncio.get_running_loop()
     counter = scheduler.metrics.tokens.labels(model=served.name) if scheduler.metrics is not None else None
 
@@ -99,7 +101,8 @@ def start(
         for i in range(params.n)
     ]
     assert served.engine is not None
-    scheduler.generate(served.engine, rows)  # Overloaded becomes 429 in the app's error handler
+    if queue:
+        scheduler.generate(served.engine, rows)  # Overloaded becomes 429 in the app's error handler
     return rows
 
 

@@ -40,6 +40,7 @@ class Call:
 class _Pending:
     engine: CausalEngine
     generation: Generation
+    request: object  # the rows one request queued together share it: the queue bound counts requests
     since: float = field(default_factory=time.monotonic)
 
 
@@ -72,12 +73,15 @@ class Scheduler:
 
     @property
     def waiting(self) -> int:
-        return len(self._generations) + len(self._calls)
+        """Requests waiting: a request's rows (n choices, a fan-out extraction's fields) count once."""
+        return len({id(p.request) for p in self._generations}) + len(self._calls)
 
     def generate(self, engine: CausalEngine, generations: Sequence[Generation]) -> None:
+        """Queue one request's rows, all or none (Overloaded when the queue is full)."""
+        request = object()
         with self._cond:
-            self._admit(len(generations))
-            self._generations.extend(_Pending(engine, g) for g in generations)
+            self._admit(1)
+            self._generations.extend(_Pending(engine, g, request) for g in generations)
             self._cond.notify()
 
     def call(self, key: tuple[str, str], fn: Callable[[list[Any]], list[Any]], items: list[Any]) -> Future:

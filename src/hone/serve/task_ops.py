@@ -5,7 +5,8 @@ Extraction decodes the whole object from one prefill of the document, under the 
 `hone.tasks.json_decode`, so every answer is valid JSON with exactly the requested fields. A run whose
 `generate.decode` is `fanout` gets one row per field instead (`hone.tasks.fanout`: the document and that
 field's key, then its value), sharing the document through the prefix cache; `max_tokens` is then each
-value's budget. A request may
+value's budget. The answer's `usage` counts every row's tokens, and how many of the prompt tokens came from
+the prefix cache. A request may
 ask for other fields than the run was trained on (`fields` or a JSON `schema`); the run's own are the default.
 """
 
@@ -128,17 +129,29 @@ async def extract(state: Any, body: ExtractRequest) -> dict[str, Any]:
                 "cached_tokens": mine[0].cached_tokens,
             }
         )
-    return {"object": "list", "model": body.model, "fields": task.fields, "data": data}
+    prompt = sum(len(row.prompt) for row in rows)
+    completion = sum(len(row.tokens) for row in rows)
+    usage = {
+        "prompt_tokens": prompt,  # every row's: under fan-out each field's row holds the document and its key
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": sum(row.cached_tokens for row in rows)},
+        "rows": len(rows),
+    }
+    return {"object": "list", "model": body.model, "fields": task.fields, "data": data, "usage": usage}
 
 
 def _object_rows(
     state: Any, served: Served, program: Any, prompts: list[list[int]], budget: int, events: asyncio.Queue
 ) -> list[Any]:
-    """One row per document, writing the whole object."""
+    """One row per document, writing the whole object; queued as one request, like `_fanout_rows`."""
     rows = []
     for i, prompt in enumerate(prompts):
         constraint = lambda: program.processors(budget)[0]  # noqa: E731 - one state machine per row
-        rows += start(state.scheduler, served, prompt, Params(budget, temperature=0.0), events, i, constraint)
+        params = Params(budget, temperature=0.0)
+        rows += start(state.scheduler, served, prompt, params, events, i, constraint, queue=False)
+    assert served.engine is not None
+    state.scheduler.generate(served.engine, rows)
     return rows
 
 
@@ -146,14 +159,16 @@ def _fanout_rows(
     state: Any, served: Served, program: Any, prompts: list[list[int]], budget: int, events: asyncio.Queue
 ) -> list[Any]:
     """One row per (document, field), writing that field's value then EOS: the engine's prefix cache reads the
-    document once for all of its rows, and they decode in one batch (forced tokens still take a step each)."""
+    document once for all of its rows, and they decode in one batch (forced tokens still take a step each).
+    The rows are queued as one request: all of them or, when the queue is full, none (429)."""
     rows = []
     for prompt in prompts:
         for f, row_prompt in enumerate(fanout.row_prompts(program, prompt)):
             params = Params(fanout.value_slot(program, f, budget).cap + 1, temperature=0.0)  # + EOS
             constraint = lambda f=f: fanout.ValueProcessor(program, [f], budget)  # noqa: E731
-            offset = len(rows)
-            rows += start(state.scheduler, served, row_prompt, params, events, offset, constraint)
+            rows += start(state.scheduler, served, row_prompt, params, events, len(rows), constraint, queue=False)
+    assert served.engine is not None
+    state.scheduler.generate(served.engine, rows)
     return rows
 
 
