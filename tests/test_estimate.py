@@ -160,6 +160,29 @@ def test_cli_json_has_every_component_and_the_gpu_table(tmp_path: Path, tiny_cau
     assert human.exit_code == 0 and "fits on a GPU" in human.stdout and "activations" in human.stdout
 
 
+def test_processes_share_the_epoch_and_keep_the_memory_of_one(tmp_path: Path, tiny_causal: Path) -> None:
+    """Data-parallel: the global batch is batch_size x processes x grad_accum, so an epoch has about half the
+    steps on 2 processes; each process holds what one holds (its own batch_size rows); on GPUs the epoch's
+    time is shared out, on CPU processes share the same cores and it is not."""
+    from hone.train.loop import steps_per_epoch
+
+    cfg = hone.api.config_of(chat_config(tmp_path, tiny_causal, rows=41, batch_size=4))
+    one, two = plan.estimate(cfg, "cuda"), plan.estimate(cfg, "cuda", processes=2)
+    rows = one["tokens"]["rows"]
+    assert two["global_batch"] == 8 and one["global_batch"] == 4
+    assert two["time"]["steps_per_epoch"] == steps_per_epoch(rows, 4, 1, 2) < one["time"]["steps_per_epoch"]
+    assert two["memory"] == one["memory"]
+    # the same rows, in shares of 2 ranks (padding differs with the grouping; at most 1 row is no rank's share)
+    assert two["time"]["epoch_flops"] == pytest.approx(one["time"]["epoch_flops"], rel=0.25)
+    assert two["time"]["seconds_per_epoch"] < 0.7 * one["time"]["seconds_per_epoch"]
+    on_cpu = plan.estimate(cfg, "cpu", processes=2)
+    assert on_cpu["time"]["seconds_per_epoch"] == pytest.approx(
+        on_cpu["time"]["epoch_flops"] / on_cpu["time"]["throughput"]["flops_per_s"]
+    )
+    with pytest.raises(ValueError, match="--processes"):
+        plan.estimate(cfg, "cpu", processes=0)
+
+
 def test_bad_config_and_bad_device_are_clear_errors(tmp_path: Path, tiny_causal: Path) -> None:
     import yaml
 

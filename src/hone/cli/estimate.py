@@ -27,6 +27,15 @@ def estimate(
         typer.Option("--set", help="Override a config key, e.g. --set train.batch_size=8."),
     ] = None,
     device: Annotated[str, typer.Option(help="Predict for `cpu` (this machine) or `cuda`.")] = "cpu",
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            help="Data-parallel processes (one per GPU, as `hone train --processes N`): the global batch is "
+            "train.batch_size x N x grad_accum; memory is per process.",
+            min=1,
+        ),
+    ] = 1,
     measure: Annotated[
         bool, typer.Option("--measure", help="Also run a few real training steps in a fresh process and compare.")
     ] = False,
@@ -53,7 +62,9 @@ def estimate(
 
     with friendly_errors():
         cfg = api.config_of(config, set_ or [])
-        result = plan.estimate(cfg, device)
+        result = plan.estimate(cfg, device, processes)
+        if measure and processes > 1:
+            raise ValueError("--measure runs one process; leave out --processes to compare with a measurement")
         if measure:
             from hone.plan.measure import compare
             from hone.plan.measure import measure as run_steps
@@ -112,8 +123,16 @@ def _memory_table(r: dict[str, Any]) -> None:
 
 def _time_table(r: dict[str, Any]) -> None:
     tm = r["time"]
+    processes = r.get("processes", 1)
+    scale = (
+        f"; {processes} processes, global batch {r['global_batch']}"
+        + ("" if r["device"] == "cuda" else ", sharing this CPU's cores")
+        if processes > 1
+        else ""
+    )
     table = Table(
-        title=f"time ({tm['steps_per_epoch']} steps an epoch, {tm['total_steps']} in all)", title_justify="left"
+        title=f"time ({tm['steps_per_epoch']} steps an epoch, {tm['total_steps']} in all{scale})",
+        title_justify="left",
     )
     for column in ("device", "per epoch", "whole run"):
         table.add_column(column, justify="right" if column != "device" else "left")

@@ -280,13 +280,20 @@ MEMORY_MEANING = (
 )
 
 
-def estimate(config: Any, device: str = "cpu") -> dict[str, Any]:
+def estimate(config: Any, device: str = "cpu", processes: int = 1) -> dict[str, Any]:
     """Predict peak training memory (by component) and time per epoch of `config` on `device` ("cpu" or "cuda"),
-    plus the GPU-size table. Reads and tokenises the training data; reads no model weights."""
+    plus the GPU-size table. Reads and tokenises the training data; reads no model weights.
+
+    `processes`: data-parallel processes (`hone train --processes N`, one per GPU). Memory is per process (each
+    holds the whole model and its `train.batch_size` rows); the global batch is batch_size x processes x
+    grad_accum, so an epoch has fewer steps. On GPUs the epoch's work is shared out (ideal scaling: gradient
+    all-reduce not counted); CPU processes share this machine's cores, so their time is not divided."""
     from hone.models.resolve import resolve_model
 
     if device not in ("cpu", "cuda"):
         raise ValueError(f"--device {device!r}: choose cpu or cuda")
+    if processes < 1:
+        raise ValueError(f"--processes {processes}: give 1 or more")
     task, tokenizer, features = training_rows(config)
     if not features:
         raise ValueError(f"{config.data.train}: no training rows after encoding; nothing to estimate")
@@ -312,7 +319,9 @@ def estimate(config: Any, device: str = "cpu") -> dict[str, Any]:
         },
         "peak_batch": {**asdict(peak), "tokens": peak.tokens},
         "memory": {"components": components, "total_bytes": sum(components.values()), "meaning": MEMORY_MEANING},
-        "time": time_section(config, shape, task, tokenizer, features, peak, throughput),
+        "processes": processes,
+        "global_batch": tc.batch_size * processes * tc.grad_accum,
+        "time": time_section(config, shape, task, tokenizer, features, peak, throughput, processes, device),
         "gpu_table": gpu_table(shape, peak, method, tc.batch_size, reference),
         "calibration": CALIBRATION,
     }
@@ -326,18 +335,25 @@ def time_section(
     features: list[dict[str, Any]],
     peak: BatchShape,
     throughput: devices.Throughput,
+    processes: int = 1,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Steps and seconds: an epoch's FLOPs summed over the loop's own batches (epoch 0's length grouping)."""
+    """Steps and seconds: an epoch's FLOPs summed over the loop's own batches (epoch 0's length grouping, in
+    global batches of batch_size x processes, each rank's share its own batch)."""
+    from hone.train.distributed import share, usable
     from hone.train.loop import epoch_batches, steps_per_epoch
 
     tc, method, reference = config.train, config.model.method, config.task in REFERENCE_PASS_TASKS
-    order = epoch_batches([len(f["input_ids"]) for f in features], tc.batch_size, config.seed, 0)
-    shapes = [batch_shape(task, tokenizer, [features[i] for i in b], shape.vocab_head) for b in order]
+    lengths = [len(f["input_ids"]) for f in features]
+    order = usable(epoch_batches(lengths, tc.batch_size * processes, config.seed, 0), processes)
+    shares = [share(b, r, processes) for b in order for r in range(processes)]
+    shapes = [batch_shape(task, tokenizer, [features[i] for i in b], shape.vocab_head) for b in shares]
     flops = [step_flops(shape, b, method, reference) for b in shapes]
-    per_epoch = steps_per_epoch(len(features), tc.batch_size, tc.grad_accum)
+    per_epoch = steps_per_epoch(len(features), tc.batch_size, tc.grad_accum, processes)
     total_steps = min(tc.max_steps or per_epoch * tc.epochs, per_epoch * tc.epochs)
     step = tc.grad_accum * step_flops(shape, peak, method, reference)
-    epoch = epoch_seconds(flops, throughput.flops_per_s)
+    parallel = processes if device == "cuda" else 1  # GPUs work side by side; CPU processes share the cores
+    epoch = epoch_seconds(flops, throughput.flops_per_s) / parallel
     return {
         "steps_per_epoch": per_epoch,
         "total_steps": total_steps,
@@ -348,7 +364,7 @@ def time_section(
         "seconds_total": epoch * total_steps / per_epoch,
         "throughput": throughput.to_json(),
         "gpus": [
-            {"gpu": t.device, "seconds_per_epoch": epoch_seconds(flops, t.flops_per_s)}
+            {"gpu": t.device, "seconds_per_epoch": epoch_seconds(flops, t.flops_per_s) / processes}
             for t in devices.gpu_throughputs()
         ],
     }
