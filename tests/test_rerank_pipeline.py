@@ -114,3 +114,36 @@ def test_an_embed_run_can_be_the_first_stage(
     rerank_config["rerank"]["retriever"] = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="not `bm25` and not a trained embed run"):
         hone.baseline(hone.load_config({**rerank_config, "name": "rr2"}))
+
+
+def test_mined_negatives_are_the_first_stages_own_candidates(rerank_config: dict) -> None:
+    """`rerank.mined_negatives`: each query with a relevant passage gains that many non-relevant pairs, taken in
+    the first stage's order, skipping its relevant passages (and their copies) and pairs the data already gives;
+    training sees them (`training_examples`)."""
+    from hone.pipeline.steps import prepare, training_examples
+    from hone.tasks.embed_schema import CorpusDoc
+    from hone.tasks.rerank import mine_candidates
+
+    rerank_config["rerank"]["mined_negatives"] = 3
+    cfg = hone.load_config(rerank_config)
+    prepared = prepare(cfg)
+    train = list(prepared.splits["train"])
+    task = prepared.task
+    # a copy of a relevant passage under another id is still relevant: it must never come back as a negative
+    first_query = next(ex for ex in train if ex.label > 0)
+    task.corpus.append(CorpusDoc("copy-of-positive", first_query.passage))
+    task._first_stage = None
+    mined = mine_candidates(cfg, "", task, train)[len(train) :]
+    queries = list(dict.fromkeys(ex.query for ex in train if ex.label > 0))
+    assert len(mined) == 3 * len(queries)
+    assert all(m.label == 0.0 and m.source == "mined:bm25" for m in mined)
+    text = {doc.id: doc.text for doc in task.corpus}
+    for query, ranking in zip(queries, task.candidates(queries), strict=True):
+        given = {ex.passage for ex in train if ex.query == query}
+        relevant = {ex.passage for ex in train if ex.query == query and ex.label > 0}
+        expected = [text[d] for d in ranking if text[d] not in given][:3]
+        assert [m.passage for m in mined if m.query == query] == expected
+        assert not relevant & set(expected)
+    # off by default; and the pipeline's training examples carry them when it is set
+    assert mine_candidates(hone.load_config({**rerank_config, "rerank": {"top_k": 10}}), "", task, train) == train
+    assert len(training_examples(prepared)) == len(train) + len(mined)

@@ -385,6 +385,15 @@ class RerankSettings(Section):
         description="First stage whose top-k is reranked: `bm25`, or the run directory of an `embed` run.",
     )
     top_k: int = Field(20, ge=2, le=1000, description="Candidates per query taken from the retriever and reranked.")
+    mined_negatives: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="Per training query with a relevant passage, add this many non-relevant pairs taken from the "
+        "retriever's own top-k (skipping the query's relevant passages, their copies and pairs already given), so "
+        "the cross-encoder learns on the candidates it will rerank. Set it when `retriever` is an embed run whose "
+        "candidates differ from the negatives in the data (e.g. BM25's).",
+    )
 
 
 class RerankBaselineConfig(Section):

@@ -356,6 +356,40 @@ def rerank_problems(examples: Sequence[RerankExample], imbalance_ratio: float) -
     return []
 
 
+def mine_candidates(
+    config: RerankConfig, model_dir: str, task: RerankTask, train: list[RerankExample]
+) -> list[RerankExample]:
+    """The training pairs plus `rerank.mined_negatives` non-relevant pairs per query that has a relevant passage,
+    taken in order from the first stage's top-k: the candidates the cross-encoder will be asked to rerank.
+    Skipped: the query's relevant passages and every copy of them, and passages the data already pairs with
+    the query. A mined pair's source says where it came from (`mined:<retriever>`)."""
+    n = config.rerank.mined_negatives
+    if not n or not train:
+        return train
+    relevant: dict[str, set[str]] = {}
+    given: dict[str, set[str]] = {}
+    for ex in train:
+        given.setdefault(ex.query, set()).add(ex.passage)
+        if ex.label > 0:
+            relevant.setdefault(ex.query, set()).add(ex.passage)
+    queries = list(relevant)
+    text = {doc.id: doc.text for doc in task.corpus}
+    source = f"mined:{task.retriever}"
+    mined = []
+    for query, ranking in zip(queries, task.candidates(queries), strict=True):
+        taken = 0
+        for doc in ranking:
+            passage = text[doc]
+            if passage in relevant[query] or passage in given[query]:
+                continue
+            mined.append(RerankExample(query, passage, 0.0, source, 0))
+            given[query].add(passage)
+            taken += 1
+            if taken == n:
+                break
+    return train + mined
+
+
 def _baselines(config: RerankConfig, model_dir: str, task: RerankTask) -> list[Any]:
     return [RetrieverBaseline(task) for name in config.baseline.methods if name == "retriever"]
 
@@ -371,6 +405,7 @@ def _spec() -> Any:
         long_inputs="truncate",
         token_check=rerank_token_check,
         baselines=_baselines,
+        augment=mine_candidates,
     )
 
 
