@@ -28,6 +28,11 @@ BENCHMARKS: dict[str, Entry] = {
         "20 fields from one ~300-token document: one constrained decode (prefix cache cold and warm) vs one "
         "generate per field",
     ),
+    "extract-corpus": Entry(
+        "bench.extract_corpus",
+        "40 documents x 20 fields through hone serve /v1/extract at 8 clients: fan-out and whole object vs one "
+        "generate per field, documents/s",
+    ),
     "train-lora": Entry(
         "bench.train_lora",
         "LoRA instruction tuning of SmolLM2: hone train (packed rows, answer-only logits) vs Trainer + PEFT "

@@ -119,3 +119,86 @@ def labelled_texts(
         if len(out) == n:
             return out
     raise ValueError(f"could not draw {n} distinct texts from seed {seed}")
+
+
+# --- product descriptions with 20 attributes (extract-corpus) ---------------------------------------------
+
+BRANDS = ("Kestrel", "Northwind", "Alder & Co", "Fjellpak", "Osprey Lane", "Marlow", "Tindra", "Cairn")
+PACK_TYPES = ("hiking backpack", "daypack", "travel pack", "climbing pack", "commuter backpack")
+PACK_LINES = ("Ridgeline", "Summit", "Trailhead", "Skyline", "Basecamp", "Glacier")
+PACK_COLOURS = ("black", "grey", "green", "blue", "red")
+PACK_MATERIALS = ("nylon", "polyester", "canvas", "leather")
+COUNTRIES = ("Vietnam", "Portugal", "China", "Bangladesh", "Turkey", "Sweden", "Italy")
+CURRENCIES = ("EUR", "USD", "GBP")
+ACCESSORIES = ("a rain cover", "a hydration sleeve", "a detachable hip belt", "a laptop sleeve", "a whistle")
+CARE = ("hand wash in cold water", "wipe clean with a damp cloth", "machine wash at 30 degrees")
+
+
+def product_documents(n: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
+    """`n` backpack descriptions of about 300 tokens, each with the values of extract_prefix's 20 fields (text,
+    fields). Every value is written in the text as the field holds it; a few fields are often left unsaid
+    (null), as real listings leave them: the battery life, the frame, the year, the accessories."""
+    rng = random.Random(f"documents:{seed}")
+    out = []
+    for i in range(n):
+        brand, kind, line = rng.choice(BRANDS), rng.choice(PACK_TYPES), rng.choice(PACK_LINES)
+        litres = rng.choice((18, 22, 28, 32, 40, 45))
+        model = f"{line} {litres}"
+        colour, material, size = rng.choice(PACK_COLOURS), rng.choice(PACK_MATERIALS), rng.choice(("S", "M", "L"))
+        weight = f"{rng.randint(6, 19) / 10:.1f} kg"
+        dims = f"{rng.randint(40, 60)} x {rng.randint(25, 35)} x {rng.randint(15, 25)} cm"
+        price, currency = rng.randint(39, 249), rng.choice(CURRENCIES)
+        warranty = f"{rng.choice((1, 2, 3, 5, 10))} year"
+        made, designed = rng.choice(COUNTRIES), rng.choice(COUNTRIES)
+        water = rng.choice(("none", "water resistant", "waterproof"))
+        frame = rng.choice((None, "an aluminium stay", "a plastic frame sheet"))
+        accessories = rng.choice((None, *ACCESSORIES))
+        care = rng.choice(CARE)
+        year = rng.choice((None, 2021, 2022, 2023, 2024, 2025))
+        battery = rng.choice((None, None, None, "12 hours", "8 hours"))
+        sentences = [
+            f"The {brand} {model} is a {kind} for long days outside and short trips, listed as item {i + 1}.",
+            f"Its body is woven from {material} in a deep shade of {colour}, with contrast trim and reflective tabs.",
+            f"The pack weighs {weight}, measures {dims} and holds {litres} litres, plus two stretch side pockets.",
+            f"This is the {size} size, cut for a range of torso lengths, with padded shoulder straps.",
+            "The fabric is "
+            + {"none": "not treated against water", "water resistant": "water resistant", "waterproof": "waterproof"}[
+                water
+            ]
+            + ", so plan for the weather accordingly.",
+            f"{brand} designed it in {designed}; it is made in {made} in a certified factory.",
+            f"It sells for {price} {currency} and comes with a {warranty} warranty against defects.",
+            f"To clean it, {care}, and let it air dry away from direct sun.",
+        ]
+        if frame:
+            sentences.append(f"Inside, {frame} carries the load onto the hips.")
+        if accessories:
+            sentences.append(f"It comes with {accessories} in the box.")
+        if year:
+            sentences.append(f"The {line} line was released in {year}.")
+        if battery:
+            sentences.append(f"A built-in light on the shoulder strap runs for {battery} on one charge.")
+        fields = {
+            "brand": brand,
+            "product_type": kind,
+            "model": model,
+            "colour": colour,
+            "material": material,
+            "size": size,
+            "weight": weight,
+            "dimensions": dims,
+            "capacity": f"{litres} litres",
+            "price": price,
+            "currency": currency,
+            "warranty": warranty,
+            "country_of_origin": made,
+            "designed_in": designed,
+            "water_resistance": water,
+            "frame": frame,
+            "included_accessories": accessories,
+            "care_instructions": care,
+            "release_year": year,
+            "battery_life": battery,
+        }
+        out.append((" ".join(sentences), fields))
+    return out

@@ -216,32 +216,10 @@ class Bench:
 
     # --- the naive loop ---------------------------------------------------------------------------------
 
-    def question(self, field: tuple[str, str, list[str] | None, str | None]) -> list[int]:
-        name, _, allowed, about = field
-        what = name.replace("_", " ") + (f" ({about})" if about else "")
-        choices = f", one of: {', '.join(allowed)}" if allowed else ""
-        ask = f"What is the {what} of this product? Answer with the value only{choices}; answer null if not given."
-        messages = [{"role": "user", "content": f"{self.document}\n\n{ask}"}]
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)["input_ids"]
-
     def naive(self) -> dict[str, Any]:
         """One greedy `generate` per field on the full prompt: 20 prefills, no cache shared between them."""
-        prompt_tokens = generated = 0
-        with torch.inference_mode(), self.autocast():
-            for field in FIELDS[: self.sizes.fields]:
-                ids = torch.tensor([self.question(field)])
-                out = self.model.generate(
-                    input_ids=ids,
-                    attention_mask=torch.ones_like(ids),
-                    max_new_tokens=self.sizes.value_tokens,
-                    do_sample=False,
-                    eos_token_id=self.eos,
-                    pad_token_id=self.tokenizer.pad_token_id or self.eos[0],
-                )
-                self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-                prompt_tokens += ids.shape[1]
-                generated += out.shape[1] - ids.shape[1]
-        return {"prompt_tokens": prompt_tokens, "prefills": self.sizes.fields, "generated_tokens": generated}
+        fields = FIELDS[: self.sizes.fields]
+        return naive_loop(self.model, self.tokenizer, self.document, fields, self.sizes.value_tokens, self.autocast)
 
     # --- the check --------------------------------------------------------------------------------------
 
@@ -270,6 +248,42 @@ class Bench:
         text = self.tokenizer.decode(row.tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         parsed = self.full.task.read(text)
         return None if parsed is None else dict(parsed)
+
+
+def field_question(tokenizer: Any, document: str, field: tuple[str, str, list[str] | None, str | None]) -> list[int]:
+    """The naive loop's prompt for one field: the document and a question about that field alone."""
+    name, _, allowed, about = field
+    what = name.replace("_", " ") + (f" ({about})" if about else "")
+    choices = f", one of: {', '.join(allowed)}" if allowed else ""
+    ask = f"What is the {what} of this product? Answer with the value only{choices}; answer null if not given."
+    messages = [{"role": "user", "content": f"{document}\n\n{ask}"}]
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)["input_ids"]
+
+
+def naive_loop(
+    model: Any, tokenizer: Any, document: str, fields: Any, value_tokens: int, autocast: Any
+) -> dict[str, Any]:
+    """One greedy `model.generate` per field on `document` plus that field's question (`field_question`), each
+    answer decoded to text: what a user writes without a shared read of the document."""
+    from hone.tasks.causal import eos_ids
+
+    eos = eos_ids(model, tokenizer)
+    prompt_tokens = generated = 0
+    with torch.inference_mode(), autocast():
+        for field in fields:
+            ids = torch.tensor([field_question(tokenizer, document, field)])
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=value_tokens,
+                do_sample=False,
+                eos_token_id=eos,
+                pad_token_id=tokenizer.pad_token_id or eos[0],
+            )
+            tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+            prompt_tokens += ids.shape[1]
+            generated += out.shape[1] - ids.shape[1]
+    return {"prompt_tokens": prompt_tokens, "prefills": len(fields), "generated_tokens": generated}
 
 
 def run(settings: Settings) -> Result:

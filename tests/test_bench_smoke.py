@@ -57,6 +57,22 @@ def test_extract_prefix_checks_the_cache(smoke_runs: dict[str, tuple[dict[str, A
     assert 0 <= fanout["fields_equal_to_whole_object"] <= fanout["fields"]
 
 
+def test_extract_corpus_served_every_document_with_fan_out_reading_each_once(
+    smoke_runs: dict[str, tuple[dict[str, Any], Path]],
+) -> None:
+    data, _ = smoke_runs["extract-corpus"]
+    notes = {f["key"]: f["notes"] for f in data["figures"]}
+    fields = data["workload"]["fields"]
+    for key in ("fanout", "object"):
+        assert notes[key]["documents"] == notes[key]["valid_json"] == data["workload"]["documents_per_run"]
+        assert notes[key]["decode_steps_per_document"] > 0
+    assert notes["fanout"]["rows_per_document"] == fields and notes["object"]["rows_per_document"] == 1
+    # every field row after a document's first reads the document from the prefix cache
+    assert notes["fanout"]["cached_share"] > (fields - 1) / fields * 0.5
+    assert notes["naive"]["prefills"] == fields * notes["naive"]["documents"]
+    assert set(data["checks"]["fields_right"]) == {"fanout", "object"}
+
+
 def test_full_runs_need_three_repeats_and_names_must_exist() -> None:
     with pytest.raises(ValueError, match="at least 3"):
         bench.run("serve-multi-lora", repeats=2)
