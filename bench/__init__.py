@@ -30,7 +30,7 @@ BENCHMARKS: dict[str, Entry] = {
     ),
     "extract-corpus": Entry(
         "bench.extract_corpus",
-        "40 documents x 20 fields through hone serve /v1/extract at 8 clients: fan-out and whole object vs one "
+        "8 documents x 20 fields through hone serve /v1/extract at 8 clients: fan-out and whole object vs one "
         "generate per field, documents/s",
     ),
     "train-lora": Entry(

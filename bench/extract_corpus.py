@@ -1,4 +1,4 @@
-"""extract-corpus: 20 fields from each of 40 product descriptions through a real `hone serve` /v1/extract.
+"""extract-corpus: 20 fields from each of 8 product descriptions through a real `hone serve` /v1/extract.
 
 hone: one `python -m hone serve` process serving two extract runs on one base (LoRA on SmolLM2, trained for one
 step: a throughput figure needs no better weights): one with `generate.decode: fanout` (one prefill of the
@@ -6,9 +6,9 @@ document, then one row per field), one with `object` (the whole object in one ro
 document per request (closed loop, httpx). The figure is documents/s. The comparison is the naive loop, in
 this process, on the fan-out run's model in the same precision: one `model.generate` per field on the
 document plus a question about that field (`extract_prefix.naive_loop`), on `naive_documents` documents per
-repeat (a loop over documents one at a time: its rate does not depend on how many it is given; 40 would take
-half an hour on 2 cores). 40 documents (5 waves of 8 clients) per timed run, not the 100 of a corpus pass: the
-whole-object side takes about 4 minutes a run here, and a figure is the median of 3 runs.
+repeat (a loop over documents one at a time: its rate does not depend on how many it is given; a document
+takes about 35 s on 2 cores). 8 documents per timed run (one wave of 8 clients), not the 100 of a corpus pass:
+on 2 cores the fan-out side took 2.5 minutes for 8, and a figure is the median of 3 runs.
 
 Every timed run sends documents no earlier run sent: a document seen before would be read from the prefix
 cache. The notes say, per document, the server's decode steps (the decode batches its /metrics counted during
@@ -47,7 +47,7 @@ class Sizes:
     value_tokens: int  # each value's budget (fan-out), the naive loop's max_new_tokens per field
 
 
-FULL = Sizes(documents=40, naive_documents=2, fields=20, value_tokens=16)
+FULL = Sizes(documents=8, naive_documents=1, fields=20, value_tokens=16)
 SMOKE = Sizes(documents=4, naive_documents=1, fields=4, value_tokens=4)
 
 
