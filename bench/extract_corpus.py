@@ -92,7 +92,6 @@ class Bench:
         loaded = load_trained(self.runs["fanout"] / "model")
         self.model, self.tokenizer = loaded.model.eval(), loaded.tokenizer
         self.autocast = autocast_for_inference()
-        self.serial = 0
         self.pool = product_documents(self.sizes.documents * (settings.repeats + 2) * 2 + 64, seed=2)
         self.used = 0
         self.right: dict[str, list[int]] = {"fanout": [0, 0], "object": [0, 0]}  # fields right, fields asked
@@ -146,6 +145,17 @@ class Bench:
             "p50_ms": 1000 * statistics.median(seconds for seconds, _ in results),
         }
 
+    def served_case(self, decode: str, label: str) -> Case:
+        """hone's case for the `decode` run: documents/s through the server, warmed with one wave of clients."""
+        return Case(
+            decode,
+            label,
+            HONE,
+            lambda: self.served(decode),
+            per="documents",
+            warm=lambda: self.served(decode, warm=True),
+        )
+
     def budget(self, decode: str) -> int:
         """Fan-out: each value's budget. Object: the keys and punctuation plus every value's budget."""
         from hone.tasks.json_decode import JsonProgram
@@ -185,14 +195,7 @@ def run(settings: Settings) -> Result:
         try:
             n = bench.sizes.fields
             cases = [
-                Case(
-                    "fanout",
-                    f"hone serve, fan-out: {n} value rows per document, {CLIENTS} clients",
-                    HONE,
-                    lambda: bench.served("fanout"),
-                    per="documents",
-                    warm=lambda: bench.served("fanout", warm=True),
-                ),
+                bench.served_case("fanout", f"hone serve, fan-out: {n} value rows per document, {CLIENTS} clients"),
                 Case(
                     "naive",
                     f"naive loop: {n} generate calls per document, one document at a time",
@@ -200,14 +203,7 @@ def run(settings: Settings) -> Result:
                     bench.naive,
                     per="documents",
                 ),
-                Case(
-                    "object",
-                    f"hone serve, whole object: 1 row per document, {CLIENTS} clients",
-                    HONE,
-                    lambda: bench.served("object"),
-                    per="documents",
-                    warm=lambda: bench.served("object", warm=True),
-                ),
+                bench.served_case("object", f"hone serve, whole object: 1 row per document, {CLIENTS} clients"),
             ]
             figures = measure(cases, settings)
         finally:

@@ -366,13 +366,10 @@ def mine_candidates(
     n = config.rerank.mined_negatives
     if not n or not train:
         return train
-    relevant: dict[str, set[str]] = {}
-    given: dict[str, set[str]] = {}
+    given: dict[str, set[str]] = {}  # every passage the data pairs with a query, its relevant ones among them
     for ex in train:
         given.setdefault(ex.query, set()).add(ex.passage)
-        if ex.label > 0:
-            relevant.setdefault(ex.query, set()).add(ex.passage)
-    queries = list(relevant)
+    queries = list(dict.fromkeys(ex.query for ex in train if ex.label > 0))
     text = {doc.id: doc.text for doc in task.corpus}
     source = f"mined:{task.retriever}"
     mined = []
@@ -380,7 +377,7 @@ def mine_candidates(
         taken = 0
         for doc in ranking:
             passage = text[doc]
-            if passage in relevant[query] or passage in given[query]:
+            if passage in given[query]:  # a copy of a relevant passage has its text: skipped too
                 continue
             mined.append(RerankExample(query, passage, 0.0, source, 0))
             given[query].add(passage)
