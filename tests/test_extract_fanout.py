@@ -146,30 +146,41 @@ def test_fanout_is_chosen_by_the_task_and_kept_in_its_description(lm: tuple) -> 
 
 
 def test_the_serving_engine_fans_out_to_the_same_values(lm: tuple) -> None:
-    """/v1/extract's fan-out: one engine row per field (document + key), the document shared through the
-    prefix cache, each row constrained by `ValueProcessor` and ended by EOS; the values equal `decode`'s."""
+    """/v1/extract's fan-out (`CausalEngine.fan_out`): each document read once through the prefix cache, the keys
+    in one forward, the values side by side; the objects equal `decode`'s, read cold or from the cache, one
+    document at a time or several in one batch, and the forwards after the reads follow the longest value."""
     from hone.serve.cache import PrefixCache
-    from hone.serve.engine import CausalEngine, Generation
+    from hone.serve.engine import CausalEngine
     from hone.tasks.causal import eos_ids
-    from hone.tasks.fanout import ValueProcessor
 
     model, tokenizer = lm
     task = _task()
     program = JsonProgram(tokenizer, task.fields, task.values, max_value_tokens=12)
     engine = CausalEngine(model, eos_ids(model, tokenizer), PrefixCache(1 << 26))
-    for prompt in task.prompts(["colour red . size m .", "the order"], tokenizer):
-        rows = [
-            Generation(row, fanout.value_slot(program, f, 16).cap + 1, constraint=ValueProcessor(program, [f], 16))
-            for f, row in enumerate(fanout.row_prompts(program, prompt))
-        ]
-        engine.admit(rows)
-        while engine.active:
-            engine.step()
-        [expected] = fanout.decode(model, tokenizer, program, [prompt], 16, 1)
-        assert [row.tokens for row in rows] == expected["values"]
-        assert all(row.finish_reason == "stop" for row in rows)
-        assert fanout.assemble(program, [row.tokens for row in rows]) == expected["ids"]
-        assert all(row.cached_tokens >= len(prompt) for row in rows[1:])  # the document was read once
+    prompts = task.prompts(["colour red . size m .", "the order", "brand acme count 3 of them"], tokenizer)
+    expected = fanout.decode(model, tokenizer, program, prompts, 16, 1)
+    calls = []
+    hook = model.register_forward_hook(
+        lambda _m, args, kwargs, out: calls.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    try:
+        cold, steps = engine.fan_out(program, prompts, 16, rows=len(FIELDS))  # a document per batch
+    finally:
+        hook.remove()
+    assert [r.ids for r in cold] == [e["ids"] for e in expected]
+    assert [r.values for r in cold] == [e["values"] for e in expected]
+    assert [r.cached_tokens for r in cold][0] == 0
+    reads = [shape for shape in calls if shape[0] == 1 and shape[1] > 1]
+    assert len(reads) == len(prompts), "each document is read once, not once per field"
+    assert len(calls) == len(prompts) + len(steps)
+    assert all(rows <= len(FIELDS) for rows in steps)
+    longest = [max(len(v) for v in e["values"]) for e in expected]
+    assert len(steps) <= sum(longest) + len(prompts)  # the keys' forward, then at most one per value token
+
+    warm, _ = engine.fan_out(program, prompts, 16, rows=3 * len(FIELDS))  # all three in one batch, from the cache
+    assert [r.ids for r in warm] == [e["ids"] for e in expected]
+    assert [r.cached_tokens for r in warm] == [len(p) - 1 for p in prompts]
+    assert engine.active == 0  # the running batch is left alone
 
 
 def test_a_fanout_run_serves_what_its_predictor_predicts(tmp_path: Path) -> None:
@@ -211,9 +222,23 @@ def test_a_fanout_run_serves_what_its_predictor_predicts(tmp_path: Path) -> None
     assert all(d["valid"] and d["finish_reason"] == "stop" for d in data), data
     usage = r.json()["usage"]
     assert usage["rows"] == len(texts) * 2  # one row per (document, field)
-    # each document's second row reads the document from the cache its first row left
-    assert usage["prompt_tokens_details"]["cached_tokens"] >= usage["prompt_tokens"] / 2 - 4 * len(texts)
     assert usage["completion_tokens"] >= usage["rows"]  # at least each row's value or null
+    with TestClient(app, headers={"Authorization": "Bearer k"}, raise_server_exceptions=False) as client:
+        assert client.app.state.hone.loaded.wait(120)
+        first = client.post("/v1/extract", json={"model": "attrs", "input": texts}).json()
+        again = client.post("/v1/extract", json={"model": "attrs", "input": texts}).json()
+    assert again["data"] == [
+        {**d, "cached_tokens": again["data"][i]["cached_tokens"]} for i, d in enumerate(first["data"])
+    ]
+    # the second time each document comes from the prefix cache (all but its last token: the model reads that)
+    cached = again["usage"]["prompt_tokens_details"]["cached_tokens"]
+    assert (
+        cached
+        == sum(d["cached_tokens"] for d in again["data"])
+        > first["usage"]["prompt_tokens_details"]["cached_tokens"]
+    )
+    assert again["usage"]["prompt_tokens"] == usage["prompt_tokens"] > cached + len(texts)
+    assert all(d["cached_tokens"] > 0 for d in again["data"])
 
 
 def test_a_field_row_sees_the_opening_and_its_own_key_as_the_whole_text_tokenises(lm: tuple) -> None:

@@ -13,11 +13,11 @@ The engine runs on one thread (the scheduler's); callbacks run there too and mus
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -27,6 +27,8 @@ from torch.nn import functional as F
 from hone.serve import multi_lora
 from hone.serve.cache import KV, PrefixCache
 from hone.serve.multi_lora import BASE
+from hone.tasks import fanout
+from hone.tasks.causal import cache_argument
 
 log = logging.getLogger("hone.serve")
 # Below this a temperature is 0 once cast to float32 (and dividing by it gives inf/nan): decode greedily.
@@ -36,6 +38,16 @@ SEEDS = 2**64  # torch.Generator takes seeds in [0, 2**64); any int a client sen
 
 def _noop(*_: Any) -> None:
     return None
+
+
+@dataclass
+class FanOut:
+    """One document's fan-out extraction: the object's tokens, each field's value piece, and how many of the
+    document's prompt tokens came from the prefix cache."""
+
+    ids: list[int]
+    values: list[list[int]]
+    cached_tokens: int
 
 
 @dataclass
@@ -93,7 +105,7 @@ class CausalEngine:
         self.retiring: dict[str, Callable[[], None]] = {}  # unloaded adapters still used by running rows
         self.gone: set[str] = set()  # unloaded adapters (internal names are never reused)
         self.lora = multi_lora.shared(model) if mixed else None
-        self.cache_argument = _cache_argument(model)
+        self.cache_argument = cache_argument(model)
 
     def adapters_changed(self) -> None:
         """Re-stack the LoRA weights after adapters were loaded or deleted (now, rather than on the next step)."""
@@ -170,6 +182,54 @@ class CausalEngine:
         self.kv = layers
         self.mask = torch.cat([m for m in masks if m.shape[0]])
         self.rows += [g for g, _ in joined]
+
+    # --- fan-out extraction ----------------------------------------------------------------------------
+
+    def fan_out(
+        self, program: Any, prompts: Sequence[list[int]], budget: int, adapter: str | None = None, rows: int = 16
+    ) -> tuple[list[FanOut | None], list[int]]:
+        """Extract with one row per (document, field) (`hone.tasks.fanout`), `rows` rows at a time (at least one
+        document), outside the running batch: each document is read once, through the prefix cache, and its
+        states are copied into its fields' rows; the keys go in one forward for all rows, then each value
+        decodes under its own field's constraint, a row leaving once its value is closed. The running batch
+        waits meanwhile, as it waits for a prefill: a fan-out takes a few forwards after the reads.
+
+        Returns each document's result (None: the adapter was unloaded) and the rows of each forward after
+        the reads (decode steps, for the metrics)."""
+        if adapter in self.retiring or adapter in self.gone:
+            return [None] * len(prompts), []
+        name = adapter or BASE
+        per = max(1, rows // max(1, len(program.field_rows())))
+        results: list[FanOut | None] = []
+        steps: list[int] = []
+        for start in range(0, len(prompts), per):
+            chunk = list(prompts[start : start + per])
+            reads = [Generation(prompt, 0, adapter=adapter) for prompt in chunk]
+            batch = fanout.Batch(self.model, program, budget, 0, forward=partial(self._fan_forward, name))
+            done = batch.run(chunk, self._stacked([self._prefill(g)[0] for g in reads]))
+            results += [FanOut(r["ids"], r["values"], g.cached_tokens) for r, g in zip(done, reads, strict=True)]
+            steps += batch.steps
+        return results, steps
+
+    def _stacked(self, kvs: list[KV]) -> tuple[Any, torch.Tensor]:
+        """Single rows' states left-padded into one cache, and its attention mask."""
+        lengths = [kv[0][0].shape[2] for kv in kvs]
+        width = max(lengths)
+        mask = torch.cat([_left_pad(torch.ones((1, n), dtype=torch.long), width) for n in lengths])
+        layers = [
+            (
+                torch.cat([_left_pad(kv[i][0], width) for kv in kvs]),
+                torch.cat([_left_pad(kv[i][1], width) for kv in kvs]),
+            )
+            for i in range(len(kvs[0]))
+        ]
+        return _cache(layers), mask
+
+    def _fan_forward(
+        self, name: str, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any, _keep: int
+    ) -> tuple[torch.Tensor, Any]:
+        out = self._forward(ids, positions, mask, cache, [name] * ids.shape[0])
+        return out.logits, getattr(out, self.cache_argument)
 
     # --- decoding ------------------------------------------------------------------------------------
 
@@ -273,13 +333,6 @@ class CausalEngine:
                 use_cache=True,
                 **extra,
             )
-
-
-def _cache_argument(model: nn.Module) -> str:
-    """The name the model's forward (and its output) gives the KV cache: `cache` since transformers renamed it (the
-    old name, `past_key_values`, then warns on every call), else `past_key_values` (earlier 5.x releases)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def _cache(kv: KV) -> Any:

@@ -29,7 +29,7 @@ class Overloaded(Exception):
 
 @dataclass
 class Call:
-    key: tuple[str, str]  # (model, operation): calls with the same key share a batch
+    key: tuple[str, ...]  # (model, operation[, what else must match]): calls with the same key share a batch
     fn: Callable[[list[Any]], list[Any]]
     items: list[Any]
     future: Future = field(default_factory=Future)
@@ -84,7 +84,7 @@ class Scheduler:
             self._generations.extend(_Pending(engine, g, request) for g in generations)
             self._cond.notify()
 
-    def call(self, key: tuple[str, str], fn: Callable[[list[Any]], list[Any]], items: list[Any]) -> Future:
+    def call(self, key: tuple[str, ...], fn: Callable[[list[Any]], list[Any]], items: list[Any]) -> Future:
         item = Call(key, fn, items)
         with self._cond:
             self._admit(1)
@@ -153,7 +153,7 @@ class Scheduler:
 
     def _take_calls(self) -> list[list[Call]]:
         """Whole calls grouped by key, each group at most `max_items` items (a larger single call runs alone)."""
-        groups: dict[tuple[str, str], list[Call]] = defaultdict(list)
+        groups: dict[tuple[str, ...], list[Call]] = defaultdict(list)
         left: deque[Call] = deque()
         for call in self._calls:
             group = groups[call.key]

@@ -3,11 +3,11 @@
 
 Extraction decodes the whole object from one prefill of the document, under the JSON constraint of
 `hone.tasks.json_decode`, so every answer is valid JSON with exactly the requested fields. A run whose
-`generate.decode` is `fanout` gets one row per field instead (`hone.tasks.fanout`: the document and that
-field's key, then its value), sharing the document through the prefix cache; `max_tokens` is then each
-value's budget. The answer's `usage` counts every row's tokens, and how many of the prompt tokens came from
-the prefix cache. A request may
-ask for other fields than the run was trained on (`fields` or a JSON `schema`); the run's own are the default.
+`generate.decode` is `fanout` gets one row per field instead (`CausalEngine.fan_out`: the document read once,
+through the prefix cache, then every field's key in one forward and the values decoded side by side), batched
+with other requests' documents; `max_tokens` is then each value's budget. The answer's `usage` counts the
+tokens read and written, and how many of the prompt tokens came from the prefix cache. A request may ask for
+other fields than the run was trained on (`fields` or a JSON `schema`); the run's own are the default.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from hone.serve.generation import Params, cancelled_on_exit, raise_for_finish, s
 from hone.serve.openai_ops import check_inputs, check_prompt, render_prompt, run_call, served_for
 from hone.serve.pool import Served
 from hone.serve.protocol import ExtractRequest, RerankRequest, TextsRequest
-from hone.tasks import fanout
 
 
 def _texts(body: TextsRequest, limits: Any) -> list[str]:
@@ -110,29 +109,20 @@ async def extract(state: Any, body: ExtractRequest) -> dict[str, Any]:
     prompts = await state.off_loop(lambda: [_extract_prompt(task, served.tokenizer, t, budget_s) for t in texts])
     for prompt in prompts:
         check_prompt(prompt, state.config.limits)
+    if fanned:
+        results, usage = await _fanout(state, served, program, prompts, budget)
+        # a value always closes within its budget: every document's finish reason is "stop"
+        data = [_answer(task, served.tokenizer, i, r.ids, "stop", r.cached_tokens) for i, r in enumerate(results)]
+        return {"object": "list", "model": body.model, "fields": task.fields, "data": data, "usage": usage}
     events: asyncio.Queue = asyncio.Queue()
-    rows = (_fanout_rows if fanned else _object_rows)(state, served, program, prompts, budget, events)
+    rows = _object_rows(state, served, program, prompts, budget, events)
     with cancelled_on_exit(rows):
         reasons = await _finished(rows, events)
-    per = len(rows) // len(prompts)  # rows per document: 1, or one per field
-    data = []
-    for i in range(len(prompts)):
-        mine = rows[i * per : (i + 1) * per]
-        ids = fanout.assemble(program, [row.tokens for row in mine]) if fanned else mine[0].tokens
-        parsed = task.read(served.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
-        data.append(
-            {
-                "index": i,
-                "object": None if parsed is None else dict(parsed),
-                "valid": parsed is not None,
-                "finish_reason": next((r for r in reasons[i * per : (i + 1) * per] if r != "stop"), "stop"),
-                "cached_tokens": mine[0].cached_tokens,
-            }
-        )
+    data = [_answer(task, served.tokenizer, i, row.tokens, reasons[i], row.cached_tokens) for i, row in enumerate(rows)]
     prompt = sum(len(row.prompt) for row in rows)
     completion = sum(len(row.tokens) for row in rows)
     usage = {
-        "prompt_tokens": prompt,  # every row's: under fan-out each field's row holds the document and its key
+        "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": sum(row.cached_tokens for row in rows)},
@@ -141,10 +131,22 @@ async def extract(state: Any, body: ExtractRequest) -> dict[str, Any]:
     return {"object": "list", "model": body.model, "fields": task.fields, "data": data, "usage": usage}
 
 
+def _answer(task: Any, tokenizer: Any, index: int, ids: list[int], reason: str, cached: int) -> dict[str, Any]:
+    parsed = task.read(tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
+    return {
+        "index": index,
+        "object": None if parsed is None else dict(parsed),
+        "valid": parsed is not None,
+        "finish_reason": reason,
+        "cached_tokens": cached,
+    }
+
+
 def _object_rows(
     state: Any, served: Served, program: Any, prompts: list[list[int]], budget: int, events: asyncio.Queue
 ) -> list[Any]:
-    """One row per document, writing the whole object; queued as one request, like `_fanout_rows`."""
+    """One row per document, writing the whole object; the rows are queued as one request: all of them or, when
+    the queue is full, none (429)."""
     rows = []
     for i, prompt in enumerate(prompts):
         constraint = lambda: program.processors(budget)[0]  # noqa: E731 - one state machine per row
@@ -155,21 +157,41 @@ def _object_rows(
     return rows
 
 
-def _fanout_rows(
-    state: Any, served: Served, program: Any, prompts: list[list[int]], budget: int, events: asyncio.Queue
-) -> list[Any]:
-    """One row per (document, field), writing that field's value then EOS: the engine's prefix cache reads the
-    document once for all of its rows, and they decode in one batch (forced tokens still take a step each).
-    The rows are queued as one request: all of them or, when the queue is full, none (429)."""
-    rows = []
-    for prompt in prompts:
-        for f, row_prompt in enumerate(fanout.row_prompts(program, prompt)):
-            params = Params(fanout.value_slot(program, f, budget).cap + 1, temperature=0.0)  # + EOS
-            constraint = lambda f=f: fanout.ValueProcessor(program, [f], budget)  # noqa: E731
-            rows += start(state.scheduler, served, row_prompt, params, events, len(rows), constraint, queue=False)
-    assert served.engine is not None
-    state.scheduler.generate(served.engine, rows)
-    return rows
+async def _fanout(
+    state: Any, served: Served, program: Any, prompts: list[list[int]], budget: int
+) -> tuple[list[Any], dict[str, Any]]:
+    """Each document's fan-out extraction (`CausalEngine.fan_out`), run on the compute thread as one call that
+    batches with other requests' documents for the same model, fields and budget (429 when the queue is full).
+
+    Usage counts the tokens the model read: each document once, each field's key, each value (`rows`: one
+    per field and document); `cached_tokens`, those of the documents that came from the prefix cache."""
+    engine, metrics = served.engine, state.scheduler.metrics
+    assert engine is not None
+
+    def run(items: list[list[int]]) -> list[Any]:
+        results, steps = engine.fan_out(program, items, budget, served.adapter, state.scheduler.max_batch)
+        if metrics is not None:
+            for rows in steps:
+                metrics.batch_size.labels(kind="decode").observe(rows)
+        return results
+
+    discriminator = f"{id(program)}/{budget}"  # one batch runs one program: the first call's `run`
+    future = state.scheduler.call((served.name, "extract", discriminator), run, prompts)
+    results = await asyncio.wrap_future(future)
+    if any(r is None for r in results):
+        raise_for_finish("unloaded")
+    keys = sum(len(key) for key, _ in program.field_rows())
+    fields = len(program.field_rows())
+    prompt = sum(len(p) + keys for p in prompts)
+    completion = sum(len(v) for r in results for v in r.values)
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": sum(r.cached_tokens for r in results)},
+        "rows": fields * len(prompts),
+    }
+    return results, usage
 
 
 def _task_for(task: Any, body: ExtractRequest) -> Any:

@@ -277,3 +277,10 @@ def generate(
             tick(len(idx))
     model.train(was_training)
     return results
+
+
+def cache_argument(model: nn.Module) -> str:
+    """The name the model's forward (and its output) gives the KV cache: `cache` since transformers renamed it (the
+    old name, `past_key_values`, then warns on every call), else `past_key_values` (earlier 5.x releases)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"

@@ -21,6 +21,10 @@ The object is assembled in field order from the object's key pieces and the deco
 the text the whole-object decoder would write for these values and always parses into exactly the fields.
 Forwards per batch: one prefill, one for the keys, then one per chosen token of the longest value after
 its first: the longest value, not the sum over fields.
+
+`Batch` takes the documents already read and a forward of the caller's: the serving engine
+(`CausalEngine.fan_out`) reads each document through its prefix cache and runs the forwards with its
+adapters per row, so a served fan-out decodes exactly as `decode` does.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ from torch import nn
 from transformers import LogitsProcessor
 
 from hone.progress import tick
-from hone.tasks.causal import keeps_logits, pad_id
+from hone.tasks.causal import cache_argument, keeps_logits, pad_id
 from hone.tasks.json_decode import DONE, START, JsonProgram, TokenTable, _Node, _Value
 
 ScoresHook = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (ids, attention mask, position ids, cache, logits to keep) -> (logits, cache)
+Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Any, int], tuple[torch.Tensor, Any]]
 
 
 @dataclass
@@ -113,8 +119,8 @@ def value_slot(program: JsonProgram, index: int, max_new_tokens: int) -> ValueSl
 
 
 def row_prompts(program: JsonProgram, prompt: list[int]) -> list[list[int]]:
-    """Each field's row as a prompt of its own: the document's prompt and that field's fan-out key (for an
-    engine that decodes rows one token per step and shares the prompt through its prefix cache)."""
+    """Each field's row as a prompt of its own: the document's prompt and that field's fan-out key (what the
+    row sees: `generate` on these with `ValueProcessor` is the reference a fan-out decode must equal)."""
     return [[*prompt, *key] for key, _ in program.field_rows()]
 
 
@@ -183,7 +189,7 @@ def decode(
     with torch.inference_mode(), autocast() if autocast else contextlib.nullcontext():
         for start in range(0, len(order), documents):
             idx = order[start : start + documents]
-            batch = _Batch(model, program, max_new_tokens, pad_id(tokenizer), scores_hook)
+            batch = Batch(model, program, max_new_tokens, pad_id(tokenizer), scores_hook)
             for i, result in zip(idx, batch.run([prompts[i] for i in idx]), strict=True):
                 results[i] = result
             tick(len(idx))
@@ -200,21 +206,43 @@ def _check(model: nn.Module) -> None:
         )
 
 
-class _Batch:
-    """One batch of documents fanned out to one row per (document, field)."""
+class Batch:
+    """One batch of documents fanned out to one row per (document, field).
 
-    def __init__(self, model: nn.Module, program: JsonProgram, cap: int, pad: int, hook: ScoresHook | None) -> None:
+    `forward(ids, mask, position_ids, cache, keep)` -> (logits of at least the last `keep` positions, the
+    cache after them) runs the model; by default the model itself, with `logits_to_keep` where it takes it
+    (the serving engine passes its own: adapters per row, autocast). `steps` lists the rows of every forward
+    after the documents' (the keys', then one per chosen token), for a caller that counts decode steps.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        program: JsonProgram,
+        cap: int,
+        pad: int,
+        hook: ScoresHook | None = None,
+        forward: Forward | None = None,
+    ) -> None:
         self.model, self.program, self.cap, self.pad, self.hook = model, program, cap, pad, hook
         self.device = next(model.parameters()).device
-        self.keep_logits = keeps_logits(model)
+        self.keep_logits, self.cache_name = keeps_logits(model), cache_argument(model)
+        self.forward = forward or self._model_forward
         self.cache: Any = None
         self.mask = torch.zeros(0, 0, dtype=torch.long)
+        self.steps: list[int] = []
 
-    def run(self, prompts: list[list[int]]) -> list[dict[str, Any]]:
+    def run(self, prompts: list[list[int]], prefilled: tuple[Any, torch.Tensor] | None = None) -> list[dict[str, Any]]:
+        """Objects for `prompts`. `prefilled`: (their KV cache, its 2D attention mask), the prompts already read
+        (left-padded, as `_prefill` leaves them: the serving engine reads each through its prefix cache)."""
         rows = self.program.field_rows()
         if not rows:
             return [self._result([], []) for _ in prompts]
-        positions = self._prefill(prompts)
+        if prefilled is None:
+            positions = self._prefill(prompts)
+        else:
+            self.cache, self.mask = prefilled
+            positions = self.mask.sum(-1)
         doc = torch.arange(len(prompts)).repeat_interleave(len(rows))
         slots = [value_slot(self.program, f, self.cap) for _ in prompts for f in range(len(rows))]
         values = [slot.jump() for slot in slots]  # a value may open with forced tokens: fed with the key
@@ -224,6 +252,7 @@ class _Batch:
         positions = positions[doc[live]]
         chosen: list[list[float]] = [[] for _ in prompts]
         while live:
+            self.steps.append(len(live))
             scores, positions = self._feed([pending[r] for r in live], positions)
             picked, logprobs = self._choose([slots[r] for r in live], scores)
             for r, token, logprob in zip(live, picked, logprobs, strict=True):
@@ -271,17 +300,20 @@ class _Batch:
         return last.float(), positions + lengths
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, keep: int) -> torch.Tensor:
-        extra = {"logits_to_keep": keep} if self.keep_logits else {}
-        out = self.model(
-            input_ids=ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=position_ids.to(self.device),
-            past_key_values=self.cache,
-            use_cache=True,
-            **extra,
+        logits, self.cache = self.forward(
+            ids.to(self.device), mask.to(self.device), position_ids.to(self.device), self.cache, keep
         )
-        self.cache = out.past_key_values
-        return out.logits.cpu()
+        return logits.cpu()
+
+    def _model_forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, cache: Any, keep: int
+    ) -> tuple[torch.Tensor, Any]:
+        extra = {"logits_to_keep": keep} if self.keep_logits else {}
+        name = self.cache_name
+        out = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True, **{name: cache}, **extra
+        )
+        return out.logits, getattr(out, name)
 
     def _choose(self, slots: list[ValueSlot], scores: torch.Tensor) -> tuple[list[int], list[float]]:
         """Greedy tokens under each row's constraint, and their log-probabilities (of the masked scores)."""
