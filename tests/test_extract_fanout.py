@@ -84,7 +84,21 @@ def _naive_values(model: torch.nn.Module, program: JsonProgram, prompt: list[int
     return values
 
 
-def test_each_value_equals_greedy_decoding_of_its_field_alone(lm: tuple) -> None:
+@pytest.fixture(params=["shared", "shared-eager", "copied"])
+def layout(request: pytest.FixtureRequest, lm: tuple, monkeypatch: pytest.MonkeyPatch) -> object:
+    """How fan-out rows hold their document: one cache row per document and a 4D mask (sdpa or eager attention),
+    or a copy of the document per field's row (attention that takes no 4D mask)."""
+    model, _ = lm
+    if request.param == "copied":
+        monkeypatch.setattr(fanout.tree, "reads_4d_mask", lambda _model: False)
+    before = model.config._attn_implementation
+    if request.param == "shared-eager":
+        model.set_attn_implementation("eager")
+    yield request.param
+    model.set_attn_implementation(before)
+
+
+def test_each_value_equals_greedy_decoding_of_its_field_alone(lm: tuple, layout: str) -> None:
     model, tokenizer = lm
     task = _task(value_chars={"size": 3})
     program = JsonProgram(tokenizer, task.fields, task.values, value_chars=task.value_chars)
@@ -93,13 +107,22 @@ def test_each_value_equals_greedy_decoding_of_its_field_alone(lm: tuple) -> None
         assert result["values"] == _naive_values(model, program, prompt)
 
 
-def test_a_batch_of_documents_equals_one_by_one(lm: tuple) -> None:
+def test_a_batch_of_documents_equals_one_by_one(lm: tuple, layout: str) -> None:
     model, tokenizer = lm
     task = _task()
     program = JsonProgram(tokenizer, task.fields, task.values)
     prompts = task.prompts(_texts(5, seed=3), tokenizer)
     assert len({len(p) for p in prompts}) > 1  # left padding in the prefill, holes in the mask
-    together = fanout.decode(model, tokenizer, program, prompts, 64, 5 * len(FIELDS))  # 5 documents, 20 rows
+    batches = []
+    hook = model.register_forward_pre_hook(
+        lambda _m, _a, kw: batches.append(kw["input_ids"].shape[0]), with_kwargs=True
+    )
+    try:
+        together = fanout.decode(model, tokenizer, program, prompts, 64, 5 * len(FIELDS))  # 5 documents, 20 rows
+    finally:
+        hook.remove()
+    # shared: the document's states are never copied per field, so no forward has more rows than documents
+    assert max(batches) == (5 if layout != "copied" else 5 * len(FIELDS))
     alone = [fanout.decode(model, tokenizer, program, [p], 64, 1)[0] for p in prompts]
     assert [r["ids"] for r in together] == [r["ids"] for r in alone]
     assert [r["logprob"] for r in together] == pytest.approx([r["logprob"] for r in alone], abs=1e-5)
@@ -163,16 +186,19 @@ def test_the_serving_engine_fans_out_to_the_same_values(lm: tuple) -> None:
     hook = model.register_forward_hook(
         lambda _m, args, kwargs, out: calls.append(kwargs["input_ids"].shape), with_kwargs=True
     )
+    reads, prefill = [], engine._prefill
+    engine._prefill = lambda g: reads.append(g.prompt) or prefill(g)
     try:
         cold, steps = engine.fan_out(program, prompts, 16, rows=len(FIELDS))  # a document per batch
     finally:
         hook.remove()
+        del engine._prefill
     assert [r.ids for r in cold] == [e["ids"] for e in expected]
     assert [r.values for r in cold] == [e["values"] for e in expected]
     assert [r.cached_tokens for r in cold][0] == 0
-    reads = [shape for shape in calls if shape[0] == 1 and shape[1] > 1]
-    assert len(reads) == len(prompts), "each document is read once, not once per field"
-    assert len(calls) == len(prompts) + len(steps)
+    assert reads == prompts, "each document is read once, not once per field"
+    assert len(calls) == len(prompts) + len(steps)  # the rest are the fields' forwards, all rows in each
+    assert all(shape[0] == 1 for shape in calls)  # one cache row per document: its states are not copied per field
     assert all(rows <= len(FIELDS) for rows in steps)
     longest = [max(len(v) for v in e["values"]) for e in expected]
     assert len(steps) <= sum(longest) + len(prompts)  # the keys' forward, then at most one per value token

@@ -28,7 +28,7 @@ from hone.serve import multi_lora
 from hone.serve.cache import KV, PrefixCache
 from hone.serve.multi_lora import BASE
 from hone.tasks import fanout
-from hone.tasks.causal import cache_argument
+from hone.tasks.causal import cache_argument, keeps_logits
 
 log = logging.getLogger("hone.serve")
 # Below this a temperature is 0 once cast to float32 (and dividing by it gives inf/nan): decode greedily.
@@ -105,7 +105,7 @@ class CausalEngine:
         self.retiring: dict[str, Callable[[], None]] = {}  # unloaded adapters still used by running rows
         self.gone: set[str] = set()  # unloaded adapters (internal names are never reused)
         self.lora = multi_lora.shared(model) if mixed else None
-        self.cache_argument = cache_argument(model)
+        self.cache_argument, self.keeps_logits = cache_argument(model), keeps_logits(model)
 
     def adapters_changed(self) -> None:
         """Re-stack the LoRA weights after adapters were loaded or deleted (now, rather than on the next step)."""
@@ -226,9 +226,10 @@ class CausalEngine:
         return _cache(layers), mask
 
     def _fan_forward(
-        self, name: str, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any, _keep: int
+        self, name: str, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any, keep: Any
     ) -> tuple[torch.Tensor, Any]:
-        out = self._forward(ids, positions, mask, cache, [name] * ids.shape[0])
+        extra = {"logits_to_keep": keep} if self.keeps_logits else {}
+        out = self._forward(ids, positions, mask, cache, [name] * ids.shape[0], **extra)
         return out.logits, getattr(out, self.cache_argument)
 
     # --- decoding ------------------------------------------------------------------------------------
@@ -316,10 +317,17 @@ class CausalEngine:
         self.kv = [(k[dev][:, :, first:], v[dev][:, :, first:]) for k, v in self.kv]
 
     def _forward(
-        self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None, cache: Any, names: list[str]
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        mask: torch.Tensor | None,
+        cache: Any,
+        names: list[str],
+        **extra: Any,
     ) -> Any:
         batched = self.lora.rows(names) if self.lora is not None and self.lora.usable() else None
-        extra = {"adapter_names": names} if self.mixed and batched is None else {}
+        if self.mixed and batched is None:
+            extra["adapter_names"] = names
         with (
             torch.inference_mode(),
             self.autocast() if self.autocast else contextlib.nullcontext(),

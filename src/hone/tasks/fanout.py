@@ -1,17 +1,25 @@
 """Fan-out decoding of an extraction: read the document once, then decode every field's value in a row of its own.
 
-One prefill per prompt (instruction + document). Its KV states are then copied into one row per field
-(`DynamicCache.batch_select_indices` with repeated indices). That is a copy per row, which a CPU can afford:
-a `DynamicCache` concatenates every layer's states on each step anyway, so a prefix shared read-only by all
-rows would need attention code of our own. Each row is fed its forced key (`JsonProgram.field_rows`: the
-object's opening and that field's key only, never the other fields) in one forward for all rows. Rows of
-different lengths are right-padded inside that block with attention-mask zeros, with explicit position ids
-that continue after their own prompt: transformers 5 builds the 4D mask from a 2D mask with holes
-anywhere (`masking_utils.padding_mask_function` reads it per key column), and takes the query offset from
-the cache, which every row shares. Then each row decodes its value under its own field's constraint
-(`ValueSlot`: null, a JSON string, or one of the field's allowed values, closed by its delimiter within the
-field's budget), all rows in one batch; a row leaves the batch (its cache rows dropped) once its value is
-closed.
+One prefill per prompt (instruction + document), its KV states kept in one cache row per document and
+never copied per field: the fields' rows are tree branches (`hone.tasks.tree`, the layout fan-out runs are
+trained on). Each forward feeds a document's cache row one block: the pending tokens of each of its live
+fields, one field after another (first the forced key, `JsonProgram.field_rows`: the object's opening and
+that field's key only, never the other fields), at position ids that continue that field's own row after
+the document, under a 4D mask in which a token sees the document and the tokens of its own field up to
+itself, never another field's; block padding sees only itself (a query that sees nothing gives NaN states,
+which its key and value would carry into the cache). Logits are kept at each field's last token only
+(`logits_to_keep` per row). Then each field decodes its value under its own constraint (`ValueSlot`: null, a
+JSON string, or one of the field's allowed values, closed by its delimiter within the field's budget), all
+documents' fields in one forward; a closed field feeds nothing more, and a document whose fields are all
+closed leaves the cache. The cache grows by a block per forward (a token per live field, plus what jumps
+forward), where copies would have held the document once per field: 20 copies of a 300-token document on
+SmolLM2-135M are 276 MB, re-concatenated on every step.
+
+Attention that takes no 4D mask (flash kernels) gets copies instead: the document's states repeated into one
+row per field (`DynamicCache.batch_select_indices`), each row fed its own tokens, right-padded inside the
+block with attention-mask zeros and explicit position ids (transformers 5 builds the 4D mask from a 2D mask
+with holes anywhere, `masking_utils.padding_mask_function`), a row's cache row dropped once its value is
+closed. Both layouts give the values of one greedy `generate` per field (tests).
 
 Jump-forward: a token the constraint forces (the only one allowed: the rest of `null`, the one way a trie
 value goes on, the closing '",' of a value at its budget) costs no decode step of its own. It is appended
@@ -40,11 +48,13 @@ from torch import nn
 from transformers import LogitsProcessor
 
 from hone.progress import tick
+from hone.tasks import tree
 from hone.tasks.causal import cache_argument, keeps_logits, pad_id
 from hone.tasks.json_decode import DONE, START, JsonProgram, TokenTable, _Node, _Value
 
 ScoresHook = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-# (ids, attention mask, position ids, cache, logits to keep) -> (logits, cache)
+DOCUMENT, PADDING = -1, -2  # owners of cache columns that belong to no field
+# (ids, attention mask, position ids, cache, logits to keep: the last n, or per row its positions) -> (logits, cache)
 Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Any, int], tuple[torch.Tensor, Any]]
 
 
@@ -209,9 +219,9 @@ def _check(model: nn.Module) -> None:
 class Batch:
     """One batch of documents fanned out to one row per (document, field).
 
-    `forward(ids, mask, position_ids, cache, keep)` -> (logits of at least the last `keep` positions, the
-    cache after them) runs the model; by default the model itself, with `logits_to_keep` where it takes it
-    (the serving engine passes its own: adapters per row, autocast). `steps` lists the rows of every forward
+    `forward(ids, mask, position_ids, cache, keep)` -> (logits, the cache after them) runs the model, passing
+    `keep` as `logits_to_keep` where the model takes it (`keeps_logits`); by default the model itself (the
+    serving engine passes its own: adapters per row, autocast). `steps` lists the rows of every forward
     after the documents' (the keys', then one per chosen token), for a caller that counts decode steps.
     """
 
@@ -228,6 +238,11 @@ class Batch:
         self.device = next(model.parameters()).device
         self.keep_logits, self.cache_name = keeps_logits(model), cache_argument(model)
         self.forward = forward or self._model_forward
+        self.shared = tree.reads_4d_mask(model)
+        self.place: list[int] = []  # shared: each row's next position
+        self.owner = torch.zeros(0, 0, dtype=torch.long)  # shared: per cache column, DOCUMENT, PADDING or a field
+        self.docs: list[int] = []  # shared: the documents in the cache, in its row order
+        self.fields = 0
         self.cache: Any = None
         self.mask = torch.zeros(0, 0, dtype=torch.long)
         self.steps: list[int] = []
@@ -243,17 +258,25 @@ class Batch:
         else:
             self.cache, self.mask = prefilled
             positions = self.mask.sum(-1)
-        doc = torch.arange(len(prompts)).repeat_interleave(len(rows))
         slots = [value_slot(self.program, f, self.cap) for _ in prompts for f in range(len(rows))]
         values = [slot.jump() for slot in slots]  # a value may open with forced tokens: fed with the key
         pending = [[*rows[r % len(rows)][0], *forced] for r, forced in enumerate(values)]
         live = [r for r, slot in enumerate(slots) if not slot.done]
-        self._select(doc[live])
-        positions = positions[doc[live]]
+        if self.shared:
+            self.place = [int(positions[r // len(rows)]) for r in range(len(slots))]
+            self.owner = torch.where(self.mask.bool(), DOCUMENT, PADDING)
+            self.docs, self.fields = list(range(len(prompts))), len(rows)
+        else:
+            doc = torch.arange(len(prompts)).repeat_interleave(len(rows))
+            self._select(doc[live])
+            positions = positions[doc[live]]
         chosen: list[list[float]] = [[] for _ in prompts]
         while live:
             self.steps.append(len(live))
-            scores, positions = self._feed([pending[r] for r in live], positions)
+            if self.shared:
+                scores = self._feed_shared(live, [pending[r] for r in live])
+            else:
+                scores, positions = self._feed([pending[r] for r in live], positions)
             picked, logprobs = self._choose([slots[r] for r in live], scores)
             for r, token, logprob in zip(live, picked, logprobs, strict=True):
                 slots[r].advance(token)
@@ -262,8 +285,10 @@ class Batch:
                 chosen[r // len(rows)].append(logprob)
             keep = [k for k, r in enumerate(live) if not slots[r].done]
             if len(keep) < len(live):
-                self._select(torch.tensor(keep, dtype=torch.long))
-                positions, live = positions[keep], [live[k] for k in keep]
+                live = [live[k] for k in keep]
+                if not self.shared:
+                    self._select(torch.tensor(keep, dtype=torch.long))
+                    positions = positions[keep]
         return [self._result(values[d * len(rows) : (d + 1) * len(rows)], chosen[d]) for d in range(len(prompts))]
 
     def _result(self, values: list[list[int]], chosen: list[float]) -> dict[str, Any]:
@@ -299,14 +324,59 @@ class Batch:
         last = logits[torch.arange(len(pending)), lengths - 1 - (width - logits.shape[1])]
         return last.float(), positions + lengths
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, keep: int) -> torch.Tensor:
+    def _feed_shared(self, live: list[int], pending: list[list[int]]) -> torch.Tensor:
+        """The live rows' pending tokens, one cache row per document: each document's block holds its fields'
+        tokens one field after another, each seeing the document and its own field's tokens only (a 4D mask),
+        at positions that continue its own field. The scores after each row's last token, in `live`'s order."""
+        docs = sorted({r // self.fields for r in live})
+        if docs != self.docs:  # a document whose fields are all closed leaves the cache
+            index = torch.tensor([self.docs.index(d) for d in docs])
+            self.cache.batch_select_indices(index.to(self.device))
+            self.owner, self.docs = self.owner[index], docs
+        blocks: dict[int, list[tuple[int, list[int]]]] = {d: [] for d in docs}
+        for r, tokens in zip(live, pending, strict=True):
+            blocks[r // self.fields].append((r, tokens))
+        width = max(sum(len(tokens) for _, tokens in blocks[d]) for d in docs)
+        ids = torch.full((len(docs), width), self.pad, dtype=torch.long)
+        positions = torch.zeros((len(docs), width), dtype=torch.long)
+        owner = torch.full((len(docs), width), PADDING, dtype=torch.long)
+        last: list[list[int]] = []
+        for i, d in enumerate(docs):
+            column, ends = 0, []
+            for r, tokens in blocks[d]:
+                end = column + len(tokens)
+                ids[i, column:end] = torch.tensor(tokens)
+                positions[i, column:end] = torch.arange(self.place[r], self.place[r] + len(tokens))
+                owner[i, column:end] = r % self.fields
+                self.place[r] += len(tokens)
+                column, ends = end, [*ends, end - 1]
+            last.append(ends)
+        keys = torch.cat([self.owner, owner], dim=1)
+        query = self.owner.shape[1] + torch.arange(width)[:, None]
+        key = torch.arange(keys.shape[1])[None, :]
+        field, seen = owner[:, :, None], keys[:, None, :]
+        real = field >= 0
+        # a real token sees the document and its own field up to itself; padding sees only itself (never nothing:
+        # a query that sees no key gives NaN states, which its key and value would carry into the cache)
+        see = (real & ((seen == DOCUMENT) | ((seen == field) & (key <= query)))) | (~real & (key == query))
+        self.owner = keys
+        most = max(len(ends) for ends in last)
+        keep = torch.tensor([ends + ends[-1:] * (most - len(ends)) for ends in last])
+        logits = self._forward(ids, tree.model_mask(self.model, see[:, None]), positions, keep)
+        if not self.keep_logits:  # every position came back
+            logits = logits.gather(1, keep[:, :, None].expand(-1, -1, logits.shape[-1]))
+        return torch.cat([logits[i, : len(ends)] for i, ends in enumerate(last)]).float()
+
+    def _forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, keep: int | torch.Tensor
+    ) -> torch.Tensor:
         logits, self.cache = self.forward(
             ids.to(self.device), mask.to(self.device), position_ids.to(self.device), self.cache, keep
         )
         return logits.cpu()
 
     def _model_forward(
-        self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, cache: Any, keep: int
+        self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, cache: Any, keep: int | torch.Tensor
     ) -> tuple[torch.Tensor, Any]:
         extra = {"logits_to_keep": keep} if self.keep_logits else {}
         name = self.cache_name

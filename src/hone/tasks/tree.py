@@ -97,6 +97,12 @@ def visible(segments: torch.Tensor, roots: torch.Tensor) -> torch.Tensor:
     return (same & causal)[:, None]
 
 
+def reads_4d_mask(model: Any) -> bool:
+    """Whether `model`'s attention takes a 4D mask as it is (sdpa, eager), so tree rows can be fed to it."""
+    config = getattr(getattr(model, "module", model), "config", None)
+    return (getattr(config, "_attn_implementation", None) or "eager") in ("sdpa", "eager")
+
+
 def model_mask(model: Any, mask: torch.Tensor) -> torch.Tensor:
     """The bool mask (True: attend) in the form `model`'s attention reads: as it is for sdpa, additive for eager
     (0, or float32's minimum: eager adds the mask to its scores). Attention that takes no 4D mask (flash
