@@ -147,11 +147,12 @@ ITEMS = (
     ),
     Item(
         14,
-        "Client disconnect mid-stream",
-        "generation stops within one decode step",
+        "Client disconnect mid-stream or while queued",
+        "generation stops within one decode step; a queued call is dropped and the compute thread serves on",
         (
             "tests/test_serve_engine.py::test_cancelled_rows_stop_within_one_step",
             "tests/test_serve_socket.py::test_a_client_that_hangs_up_stops_its_generation",
+            "tests/test_serve_engine.py::test_a_call_cancelled_while_it_waits_is_dropped_and_the_compute_thread_goes_on",
         ),
     ),
     Item(

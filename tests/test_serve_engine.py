@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,61 @@ def test_scheduler_batches_calls_survives_a_failing_one_and_bounds_its_queue() -
         assert scheduler.call(("m", "double"), double, [7]).result(5) == [14]
     finally:
         scheduler.stop()
+
+
+def test_a_call_cancelled_while_it_waits_is_dropped_and_the_compute_thread_goes_on() -> None:
+    """A client that goes away cancels its call's future; running it anyway and setting its result raised in the
+    compute thread and stopped it, so every later request hung."""
+    ran: list[list[int]] = []
+
+    def double(items: list[int]) -> list[int]:
+        ran.append(items)
+        return [2 * x for x in items]
+
+    scheduler = Scheduler(max_queue=8, max_batch=8, batch_wait_s=0.05)
+    gone = scheduler.call(("m", "double"), double, [1])
+    kept = scheduler.call(("m", "double"), double, [2])
+    assert gone.cancel()
+    loaded = scheduler.exclusive(lambda: "loaded")
+    left = scheduler.exclusive(lambda: "never")
+    assert left.cancel()
+    scheduler.start()
+    try:
+        assert kept.result(5) == [4] and loaded.result(5) == "loaded"
+        assert ran == [[2]], "the cancelled call did not run"
+        assert scheduler.call(("m", "double"), double, [3]).result(5) == [6], "the compute thread still serves"
+    finally:
+        scheduler.stop()
+
+
+def test_a_chunked_request_takes_one_queue_place_and_lets_decoding_step_between_chunks(
+    model: torch.nn.Module,
+) -> None:
+    """`calls` with a limit: a long request (a fan-out extraction of many documents) runs a chunk per turn of the
+    compute thread, so a generation decoding beside it is not held up for the whole request."""
+    engine = CausalEngine(model, [EOS], mixed=True)
+    scheduler = Scheduler(max_queue=2, max_batch=8, batch_wait_s=0.01)
+    events: list[str] = []
+    row = Generation(PROMPTS[0], 6, stop_ids=frozenset(), on_token=lambda _t: events.append("step"))
+
+    def work(items: list[int]) -> list[int]:
+        events.append(f"chunk {items}")
+        return items
+
+    scheduler.generate(engine, [row])
+    futures = scheduler.calls(("m", "work"), work, [[0, 1], [2, 3], [4, 5]], limit=2)
+    assert scheduler.waiting == 2  # the generation and the chunked request
+    with pytest.raises(Overloaded):
+        scheduler.calls(("m", "work"), work, [[6]], limit=2)
+    scheduler.start()
+    try:
+        assert [f.result(30) for f in futures] == [[0, 1], [2, 3], [4, 5]]
+        wait_until(lambda: row.finish_reason is not None, 30, "the generation finished")
+    finally:
+        scheduler.stop()
+    chunks = [i for i, e in enumerate(events) if e.startswith("chunk")]
+    assert [events[i] for i in chunks] == ["chunk [0, 1]", "chunk [2, 3]", "chunk [4, 5]"]
+    assert all("step" in events[a:b] for a, b in itertools.pairwise(chunks)), events  # a step between chunks
 
 
 def test_the_queue_bound_counts_requests_and_a_request_queues_all_its_rows_or_none(model: torch.nn.Module) -> None:

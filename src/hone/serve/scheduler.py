@@ -32,6 +32,8 @@ class Call:
     key: tuple[str, ...]  # (model, operation[, what else must match]): calls with the same key share a batch
     fn: Callable[[list[Any]], list[Any]]
     items: list[Any]
+    limit: int | None = None  # most items in a batch of this key (None: the scheduler's max_items)
+    request: object = field(default_factory=object)  # the calls one request queued together share it
     future: Future = field(default_factory=Future)
     since: float = field(default_factory=time.monotonic)
 
@@ -73,8 +75,8 @@ class Scheduler:
 
     @property
     def waiting(self) -> int:
-        """Requests waiting: a request's rows (n choices, a fan-out extraction's fields) count once."""
-        return len({id(p.request) for p in self._generations}) + len(self._calls)
+        """Requests waiting: a request's rows (its n choices) or calls (its chunks of documents) count once."""
+        return len({id(p.request) for p in self._generations} | {id(c.request) for c in self._calls})
 
     def generate(self, engine: CausalEngine, generations: Sequence[Generation]) -> None:
         """Queue one request's rows, all or none (Overloaded when the queue is full)."""
@@ -85,12 +87,24 @@ class Scheduler:
             self._cond.notify()
 
     def call(self, key: tuple[str, ...], fn: Callable[[list[Any]], list[Any]], items: list[Any]) -> Future:
-        item = Call(key, fn, items)
+        return self.calls(key, fn, [items])[0]
+
+    def calls(
+        self,
+        key: tuple[str, ...],
+        fn: Callable[[list[Any]], list[Any]],
+        chunks: list[list[Any]],
+        limit: int | None = None,
+    ) -> list[Future]:
+        """Queue one request's chunks as calls, all or none; a batch of `key` takes at most `limit` items, so a
+        long request runs a chunk per turn of the compute thread, the running decode batch stepping between."""
+        request = object()
+        items = [Call(key, fn, chunk, limit, request) for chunk in chunks]
         with self._cond:
             self._admit(1)
-            self._calls.append(item)
+            self._calls.extend(items)
             self._cond.notify()
-        return item.future
+        return [item.future for item in items]
 
     def exclusive(self, fn: Callable[[], Any]) -> Future:
         """Run `fn` on the compute thread between steps (never refused: it is an operator's action)."""
@@ -158,7 +172,7 @@ class Scheduler:
         for call in self._calls:
             group = groups[call.key]
             size = sum(len(c.items) for c in group)
-            fits = not group or (self.batching and size + len(call.items) <= self.max_items)
+            fits = not group or (self.batching and size + len(call.items) <= (call.limit or self.max_items))
             (group.append(call) if fits else left.append(call))
         self._calls = left
         return list(groups.values())
@@ -173,7 +187,11 @@ class Scheduler:
         return joins
 
     def _run_calls(self, groups: list[list[Call]]) -> None:
-        for group in groups:
+        for taken in groups:
+            # a call whose client went away (its future cancelled) is dropped; the others can no longer be cancelled
+            group = [call for call in taken if call.future.set_running_or_notify_cancel()]
+            if not group:
+                continue
             items = [item for call in group for item in call.items]
             if self.metrics is not None:
                 self.metrics.batch_size.labels(kind=group[0].key[1]).observe(len(items))
@@ -234,6 +252,8 @@ class Scheduler:
 
 
 def _run_into(future: Future, fn: Callable[[], Any]) -> None:
+    if not future.set_running_or_notify_cancel():  # cancelled while it waited: nobody wants the result
+        return
     try:
         future.set_result(fn())
     except BaseException as exc:

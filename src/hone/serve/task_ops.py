@@ -160,8 +160,8 @@ def _object_rows(
 async def _fanout(
     state: Any, served: Served, program: Any, prompts: list[list[int]], budget: int
 ) -> tuple[list[Any], dict[str, Any]]:
-    """Each document's fan-out extraction (`CausalEngine.fan_out`), run on the compute thread as one call that
-    batches with other requests' documents for the same model, fields and budget (429 when the queue is full).
+    """Each document's fan-out extraction (`CausalEngine.fan_out`), run on the compute thread in calls that batch
+    with other requests' documents for the same model, fields and budget (429 when the queue is full).
 
     Usage counts the tokens the model read: each document once, each field's key, each value (`rows`: one
     per field and document); `cached_tokens`, those of the documents that came from the prefix cache."""
@@ -175,9 +175,16 @@ async def _fanout(
                 metrics.batch_size.labels(kind="decode").observe(rows)
         return results
 
-    discriminator = f"{id(program)}/{budget}"  # one batch runs one program: the first call's `run`
-    future = state.scheduler.call((served.name, "extract", discriminator), run, prompts)
-    results = await asyncio.wrap_future(future)
+    # A batch runs one program (the first call's `run`), on at most `per` documents: a request of many documents
+    # runs a chunk per turn of the compute thread, and the running decode batch steps between its chunks.
+    per = max(1, state.scheduler.max_batch // max(1, len(program.field_rows())))
+    chunks = [prompts[i : i + per] for i in range(0, len(prompts), per)]
+    futures = state.scheduler.calls((served.name, "extract", f"{id(program)}/{budget}"), run, chunks, limit=per)
+    try:
+        results = [r for future in futures for r in await asyncio.wrap_future(future)]
+    finally:  # the client went away or a chunk failed: its chunks still waiting are not run
+        for future in futures:
+            future.cancel()
     if any(r is None for r in results):
         raise_for_finish("unloaded")
     keys = sum(len(key) for key, _ in program.field_rows())
