@@ -8,7 +8,7 @@ this process, on the fan-out run's model in the same precision: one `model.gener
 document plus a question about that field (`extract_prefix.naive_loop`), on `naive_documents` documents per
 repeat (a loop over documents one at a time: its rate does not depend on how many it is given; a document
 takes about 35 s on 2 cores). 8 documents per timed run (one wave of 8 clients), not the 100 of a corpus pass:
-on 2 cores the fan-out side took 2.5 minutes for 8, and a figure is the median of 3 runs.
+on 2 cores a run of the whole object takes about a minute, and a figure is the median of 3 runs.
 
 Every timed run sends documents no earlier run sent: a document seen before would be read from the prefix
 cache. The notes say, per document, the server's decode steps (the decode batches its /metrics counted during
@@ -34,7 +34,7 @@ from bench.serve_batch import Server, _load, _parameters
 NAME = "extract-corpus"
 CLIENTS = 8
 # Fan-out decodes 20 rows per document: with 8 documents in flight, 160 rows. hone's default `max_batch` (16 rows
-# per base model) would decode a fan-out document's fields over two batches; both runs get the same server.
+# per base model) would fan out one document at a time; both runs get the same server.
 ADMIN = "bench-admin"  # /metrics is the operator's
 SERVE = {"max_batch": 160, "batch_wait_ms": 5.0, "max_queue": 64, "admin_keys": [ADMIN]}
 
