@@ -119,10 +119,21 @@ def phase(
 
 
 def tick(n: int = 1, info: str = "") -> None:
-    """Advance the innermost open phase of this thread by `n` (nothing when none is open)."""
+    """Advance the innermost open phase of this thread by `n` (nothing when none is open, or inside `unreported`)."""
     stack = _stack()
-    if stack:
+    if stack and stack[-1] is not None:
         stack[-1].advance(n, info)
+
+
+@contextmanager
+def unreported() -> Iterator[None]:
+    """Work in the block advances no phase: a probe that runs again inputs its phase has already counted."""
+    stack = _stack()
+    stack.append(None)
+    try:
+        yield
+    finally:
+        stack.pop()
 
 
 def _columns() -> tuple[Any, ...]:
@@ -139,7 +150,7 @@ def _columns() -> tuple[Any, ...]:
     )
 
 
-def _stack() -> list[Phase]:
+def _stack() -> list[Phase | None]:
     if not hasattr(_open, "phases"):
         _open.phases = []
     return _open.phases
