@@ -275,3 +275,15 @@ def test_a_field_row_sees_the_opening_and_its_own_key_as_the_whole_text_tokenise
     assert [tokenizer.decode(key) for key in keys] == texts
     assert keys == [tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
     assert [value.end for _, value in program.field_rows()] == [",", ",", ",", "}"]
+
+
+def test_a_model_with_sliding_window_layers_gets_copies_not_a_shared_row(
+    lm: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sliding-window layer's cache crops the document's states, so the block mask's columns would not line up."""
+    model, tokenizer = lm
+    program = JsonProgram(tokenizer, FIELDS, VALUES)
+    assert fanout.Batch(model, program, 8, 0).shared
+    layers = model.config.num_hidden_layers
+    monkeypatch.setattr(model.config, "layer_types", ["sliding_attention", "full_attention"] * layers, raising=False)
+    assert not fanout.Batch(model, program, 8, 0).shared

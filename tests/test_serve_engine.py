@@ -169,9 +169,10 @@ def test_a_chunked_request_takes_one_queue_place_and_lets_decoding_step_between_
     model: torch.nn.Module,
 ) -> None:
     """`calls` with a limit: a long request (a fan-out extraction of many documents) runs a chunk per turn of the
-    compute thread, so a generation decoding beside it is not held up for the whole request."""
+    compute thread, so a generation decoding beside it is not held up for the whole request, and the requests
+    waiting take turns."""
     engine = CausalEngine(model, [EOS], mixed=True)
-    scheduler = Scheduler(max_queue=2, max_batch=8, batch_wait_s=0.01)
+    scheduler = Scheduler(max_queue=3, max_batch=8, batch_wait_s=0.01)
     events: list[str] = []
     row = Generation(PROMPTS[0], 6, stop_ids=frozenset(), on_token=lambda _t: events.append("step"))
 
@@ -181,17 +182,19 @@ def test_a_chunked_request_takes_one_queue_place_and_lets_decoding_step_between_
 
     scheduler.generate(engine, [row])
     futures = scheduler.calls(("m", "work"), work, [[0, 1], [2, 3], [4, 5]], limit=2)
-    assert scheduler.waiting == 2  # the generation and the chunked request
+    later = scheduler.calls(("m", "work"), work, [[8, 9]], limit=2)  # another client's, queued after
+    assert scheduler.waiting == 3  # the generation and the two requests, whatever their chunks
     with pytest.raises(Overloaded):
         scheduler.calls(("m", "work"), work, [[6]], limit=2)
     scheduler.start()
     try:
-        assert [f.result(30) for f in futures] == [[0, 1], [2, 3], [4, 5]]
+        assert [f.result(30) for f in futures] == [[0, 1], [2, 3], [4, 5]] and later[0].result(30) == [8, 9]
         wait_until(lambda: row.finish_reason is not None, 30, "the generation finished")
     finally:
         scheduler.stop()
     chunks = [i for i, e in enumerate(events) if e.startswith("chunk")]
-    assert [events[i] for i in chunks] == ["chunk [0, 1]", "chunk [2, 3]", "chunk [4, 5]"]
+    # round robin: the later request's chunk runs after the first one's first chunk, not after all of them
+    assert [events[i] for i in chunks] == ["chunk [0, 1]", "chunk [8, 9]", "chunk [2, 3]", "chunk [4, 5]"]
     assert all("step" in events[a:b] for a, b in itertools.pairwise(chunks)), events  # a step between chunks
 
 

@@ -174,7 +174,10 @@ class Scheduler:
             size = sum(len(c.items) for c in group)
             fits = not group or (self.batching and size + len(call.items) <= (call.limit or self.max_items))
             (group.append(call) if fits else left.append(call))
-        self._calls = left
+        # Round robin: a request that had a chunk taken waits behind the other requests' calls for its next one.
+        taken = {id(call.request) for group in groups.values() for call in group}
+        later = [call for call in left if id(call.request) in taken]
+        self._calls = deque([call for call in left if id(call.request) not in taken] + later)
         return list(groups.values())
 
     def _take_generations(self) -> dict[CausalEngine, list[Generation]]:

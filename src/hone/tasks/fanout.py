@@ -15,7 +15,8 @@ closed leaves the cache. The cache grows by a block per forward (a token per liv
 forward), where copies would have held the document once per field: 20 copies of a 300-token document on
 SmolLM2-135M are 276 MB, re-concatenated on every step.
 
-Attention that takes no 4D mask (flash kernels) gets copies instead: the document's states repeated into one
+Attention that takes no 4D mask (flash kernels), and a model with sliding-window layers (whose cache crops
+the states the mask's columns name), gets copies instead: the document's states repeated into one
 row per field (`DynamicCache.batch_select_indices`), each row fed its own tokens, right-padded inside the
 block with attention-mask zeros and explicit position ids (transformers 5 builds the 4D mask from a 2D mask
 with holes anywhere, `masking_utils.padding_mask_function`), a row's cache row dropped once its value is
@@ -238,7 +239,7 @@ class Batch:
         self.device = next(model.parameters()).device
         self.keep_logits, self.cache_name = keeps_logits(model), cache_argument(model)
         self.forward = forward or self._model_forward
-        self.shared = tree.reads_4d_mask(model)
+        self.shared = tree.reads_4d_mask(model) and not _windowed(model)
         self.place: list[int] = []  # shared: each row's next position
         self.owner = torch.zeros(0, 0, dtype=torch.long)  # shared: per cache column, DOCUMENT, PADDING or a field
         self.docs: list[int] = []  # shared: the documents in the cache, in its row order
@@ -370,6 +371,7 @@ class Batch:
     def _forward(
         self, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor, keep: int | torch.Tensor
     ) -> torch.Tensor:
+        keep = keep.to(self.device) if isinstance(keep, torch.Tensor) else keep  # the model gathers with it
         logits, self.cache = self.forward(
             ids.to(self.device), mask.to(self.device), position_ids.to(self.device), self.cache, keep
         )
@@ -398,3 +400,13 @@ class Batch:
         """Keep (or repeat: the fork) these rows of the cache and the attention mask."""
         self.cache.batch_select_indices(rows.to(self.device))
         self.mask = self.mask[rows]
+
+
+def _windowed(model: nn.Module) -> bool:
+    """Whether some layer attends over a sliding window: its cache layer crops the states to the window, so
+    the block mask's key columns would no longer line up with them (such a model gets copies)."""
+    config = getattr(model, "config", None)
+    types = getattr(config, "layer_types", None)
+    if types is not None:
+        return any("sliding" in str(kind) for kind in types)
+    return bool(getattr(config, "sliding_window", None)) and getattr(config, "use_sliding_window", True) is not False
