@@ -188,11 +188,12 @@ class CausalEngine:
     def fan_out(
         self, program: Any, prompts: Sequence[list[int]], budget: int, adapter: str | None = None, rows: int = 16
     ) -> tuple[list[FanOut | None], list[int]]:
-        """Extract with one row per (document, field) (`hone.tasks.fanout`), `rows` rows at a time (at least one
-        document), outside the running batch: each document is read once, through the prefix cache, and its
-        states are copied into its fields' rows; the keys go in one forward for all rows, then each value
-        decodes under its own field's constraint, a row leaving once its value is closed. The running batch
-        waits meanwhile, as it waits for a prefill: a fan-out takes a few forwards after the reads.
+        """Extract with one row per (document, field) (`hone.tasks.fanout.Batch`), `rows` rows at a time (at least
+        one document), outside the running batch: each document is read once, through the prefix cache, and its
+        fields decode as branches of its one cache row (copies per field only where the attention takes no 4D
+        mask); the keys go in one forward for all fields, then each value decodes under its own field's
+        constraint, a field leaving once its value is closed. The running batch waits meanwhile, as it waits
+        for a prefill: a fan-out takes a few forwards after the reads.
 
         Returns each document's result (None: the adapter was unloaded) and the rows of each forward after
         the reads (decode steps, for the metrics)."""

@@ -56,7 +56,7 @@ from hone.tasks.json_decode import DONE, START, JsonProgram, TokenTable, _Node, 
 ScoresHook = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 DOCUMENT, PADDING = -1, -2  # owners of cache columns that belong to no field
 # (ids, attention mask, position ids, cache, logits to keep: the last n, or per row its positions) -> (logits, cache)
-Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Any, int], tuple[torch.Tensor, Any]]
+Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Any, int | torch.Tensor], tuple[torch.Tensor, Any]]
 
 
 @dataclass

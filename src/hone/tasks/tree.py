@@ -97,21 +97,25 @@ def visible(segments: torch.Tensor, roots: torch.Tensor) -> torch.Tensor:
     return (same & causal)[:, None]
 
 
+def attention(model: Any) -> str:
+    """The attention implementation `model` runs (eager when its config names none)."""
+    config = getattr(getattr(model, "module", model), "config", None)  # DDP keeps the model in `.module`
+    return getattr(config, "_attn_implementation", None) or "eager"
+
+
 def reads_4d_mask(model: Any) -> bool:
     """Whether `model`'s attention takes a 4D mask as it is (sdpa, eager), so tree rows can be fed to it."""
-    config = getattr(getattr(model, "module", model), "config", None)
-    return (getattr(config, "_attn_implementation", None) or "eager") in ("sdpa", "eager")
+    return attention(model) in ("sdpa", "eager")
 
 
 def model_mask(model: Any, mask: torch.Tensor) -> torch.Tensor:
     """The bool mask (True: attend) in the form `model`'s attention reads: as it is for sdpa, additive for eager
     (0, or float32's minimum: eager adds the mask to its scores). Attention that takes no 4D mask (flash
     kernels) is refused: every branch would see every other, with no error."""
-    config = getattr(getattr(model, "module", model), "config", None)  # DDP keeps the model in `.module`
-    implementation = getattr(config, "_attn_implementation", None) or "eager"
+    implementation = attention(model)
     if implementation == "sdpa":
         return mask
-    if implementation != "eager":
+    if not reads_4d_mask(model):
         raise ValueError(
             f"tree rows (generate.decode fanout) need attention that reads a 4D mask, and this model uses "
             f"{implementation!r}; load it with attn_implementation 'sdpa' or 'eager', or set generate.decode object"
